@@ -1,0 +1,183 @@
+"""Benchmark evaluation shared by eval.py, eval_onnx.py, postprocess.py and training validation.
+
+Framework-free: the model enters only as ``predict(lr_up) -> sr`` (float32 HxW in [0, 1] in, same shape
+out), or, for offline outputs, through ``iter_pairs`` + ``score_image`` + ``summarize``.
+"""
+import contextlib
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from src.errors import UserError
+from src.image_io import ImageReadError, list_images, read_image, write_image
+from src.metrics import SSIM_WINDOW, psnr, ssim
+from src.progress import progress
+from src.protocol import modcrop, prepare_pair, to_uint8
+
+__all__ = ["iter_pairs", "score_image", "summarize", "evaluate_folder", "format_table", "result_line",
+           "write_json", "min_image_side"]
+
+def min_image_side(scale):
+    """Smallest modcropped side the protocol can score: ``scale`` shaved per border, then an SSIM window."""
+    return 2 * int(scale) + SSIM_WINDOW
+
+
+def _warn(message):
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\033[K")  # clear a progress bar drawn on the same line
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def _image_name(path, data_path):
+    """Path relative to the data folder, without extension (the file's stem if data_path is the file)."""
+    path, data_path = Path(path), Path(data_path)
+    if path == data_path:
+        return path.stem
+    return path.relative_to(data_path).with_suffix("").as_posix()
+
+
+def _dataset_name(data_path):
+    data_path = Path(data_path).resolve()
+    return data_path.parent.name if data_path.is_file() else data_path.name
+
+
+def iter_pairs(data_path, scale, skipped=None, show_progress=False):
+    """Yield ``(name, hr_y, lr_up)`` for every image under ``data_path``, in sorted order.
+
+    Unreadable or too small images are reported as ``warning: skipped <path>: <reason>`` on stderr and their
+    paths appended to ``skipped`` (a list) instead of stopping the run.
+    """
+    paths = list_images(data_path)
+    skipped = [] if skipped is None else skipped
+    desc = f"{_dataset_name(data_path)} x{scale}"
+    for path in progress(paths, desc=desc) if show_progress else paths:
+        try:
+            img = read_image(path)
+        except ImageReadError as err:
+            _warn(f"skipped {path}: not a readable image ({err.reason})")
+            skipped.append(str(path))
+            continue
+        cropped = modcrop(img, scale)
+        if min(cropped.shape[:2]) < min_image_side(scale):
+            _warn(f"skipped {path}: {img.shape[1]}x{img.shape[0]} is too small for x{scale} "
+                  f"(needs at least {min_image_side(scale)} pixels per side)")
+            skipped.append(str(path))
+            continue
+        hr_y, lr_up = prepare_pair(img, scale)
+        yield _image_name(path, data_path), hr_y, lr_up
+
+
+def score_image(sr01, hr_y, lr_up, scale):
+    """PSNR/SSIM of the network output and of the bicubic input against ``hr_y`` (Y, shave = scale).
+
+    ``sr01`` and ``lr_up`` are float images in [0, 1] (unclipped is fine), ``hr_y`` is uint8; all HxW.
+    Returns ``{"psnr", "ssim", "bicubic_psnr", "bicubic_ssim"}`` as Python floats.
+    """
+    sr01 = np.asarray(sr01)
+    if sr01.shape != hr_y.shape or lr_up.shape != hr_y.shape:
+        raise ValueError(f"shape mismatch: sr {sr01.shape}, lr_up {lr_up.shape}, hr_y {hr_y.shape}")
+    sr_y = to_uint8(sr01)
+    bic_y = to_uint8(lr_up)
+    return {
+        "psnr": psnr(sr_y, hr_y, shave_border=scale),
+        "ssim": ssim(sr_y, hr_y, shave_border=scale),
+        "bicubic_psnr": psnr(bic_y, hr_y, shave_border=scale),
+        "bicubic_ssim": ssim(bic_y, hr_y, shave_border=scale),
+    }
+
+
+def summarize(images, *, dataset, scale, skipped=()):
+    """Result dict from per-image scores (each ``{"name", "psnr", "ssim", "bicubic_psnr", "bicubic_ssim"}``)."""
+    if not images:
+        raise ValueError("summarize: no scored images")
+
+    def mean(key):
+        return float(np.mean([image[key] for image in images]))
+
+    return {
+        "dataset": dataset,
+        "scale": int(scale),
+        "psnr": mean("psnr"),
+        "ssim": mean("ssim"),
+        "bicubic_psnr": mean("bicubic_psnr"),
+        "bicubic_ssim": mean("bicubic_ssim"),
+        "images": list(images),
+        "skipped": [str(path) for path in skipped],
+    }
+
+
+def evaluate_folder(data_path, scale, predict, *, show_progress=True, save_images=None):
+    """Score ``predict`` on every image under ``data_path`` with the SRCNN_v1 protocol at ``scale``.
+
+    ``predict(lr_up)`` gets a float32 HxW array in [0, 1] and must return an array of the same shape.
+    If ``save_images`` is a folder, the super-resolved Y of each image is written there as
+    ``<name>_sr.png``. Returns the dict described in ``summarize``.
+    """
+    scale = int(scale)
+    skipped = []
+    images = []
+    for name, hr_y, lr_up in iter_pairs(data_path, scale, skipped, show_progress=show_progress):
+        sr = np.asarray(predict(lr_up))
+        if sr.shape != lr_up.shape:
+            raise UserError(f"{name} in {data_path}: the model returned shape {sr.shape}, "
+                            f"expected the input's shape {lr_up.shape}")
+        images.append({"name": name, **score_image(sr, hr_y, lr_up, scale)})
+        if save_images is not None:
+            write_image(Path(save_images) / f"{name}_sr.png", to_uint8(sr))
+    if not images:
+        raise UserError(f"data folder {data_path} has no readable images ({len(skipped)} skipped)")
+    return summarize(images, dataset=_dataset_name(data_path), scale=scale, skipped=skipped)
+
+
+def format_table(result):
+    """Per-image table (PSNR 2 decimals, SSIM 4) with a mean row, for printing."""
+    rows = [(image["name"], image["psnr"], image["ssim"], image["bicubic_psnr"], image["bicubic_ssim"])
+            for image in result["images"]]
+    rows.append(("mean", result["psnr"], result["ssim"], result["bicubic_psnr"], result["bicubic_ssim"]))
+    width = max(len("image"), *(len(row[0]) for row in rows))
+    header = f"{'image':<{width}}  {'PSNR':>7}  {'SSIM':>6}  {'bicubic PSNR':>12}  {'bicubic SSIM':>12}"
+    lines = [f"{result['dataset']} x{result['scale']}", header, "-" * len(header)]
+    for index, (name, sr_psnr, sr_ssim, bic_psnr, bic_ssim) in enumerate(rows):
+        if index == len(rows) - 1:
+            lines.append("-" * len(header))
+        lines.append(f"{name:<{width}}  {sr_psnr:7.2f}  {sr_ssim:6.4f}  {bic_psnr:12.2f}  {bic_ssim:12.4f}")
+    if result.get("skipped"):
+        lines.append(f"skipped {len(result['skipped'])} unreadable or too small image(s)")
+    return "\n".join(lines)
+
+
+def result_line(result):
+    """The one-line summary, e.g. ``result {'PSNR': 36.66, 'SSIM': 0.9542}``."""
+    return "result " + repr({"PSNR": round(float(result["psnr"]), 2), "SSIM": round(float(result["ssim"]), 4)})
+
+
+def _json_value(value):
+    # Paths and numpy scalars/arrays sneak in through ``extra`` (checkpoint=Path(...), step=np.int64(...)).
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"cannot store {type(value).__name__} in JSON")
+
+
+def write_json(result, path, **extra):
+    """Write ``result`` (plus ``extra`` keys, e.g. checkpoint=...) as JSON, atomically; UserError if unwritable."""
+    path = Path(path)
+    text = json.dumps({**result, **extra}, indent=2, default=_json_value) + "\n"
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(temporary, "x", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())  # the rename must never expose a half-written file after a crash
+        os.replace(temporary, path)
+    except OSError as err:
+        raise UserError(f"cannot write results file {path} ({err.strerror or err})") from None
+    finally:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)  # only left behind if something failed

@@ -1,0 +1,207 @@
+"""Reading, listing and writing 8-bit images (Pillow + numpy; OpenCV only for 16-bit colour files).
+
+Every benchmark image becomes uint8: HxW for single-channel files (used as Y directly), HxWx3 RGB
+otherwise. A file that cannot be decoded raises ImageReadError with a one-line message naming it.
+"""
+import contextlib
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from src.errors import UserError
+
+__all__ = ["IMAGE_EXTENSIONS", "ImageReadError", "read_image", "list_images", "write_image"]
+
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
+
+# Pillow modes that hold one channel of more than 8 bits.
+_HIGH_BIT_GRAY_MODES = ('I', 'I;16', 'I;16B', 'I;16L', 'I;16N')
+_COLOUR_MODES_WITH_ALPHA = ('RGBA', 'RGBa', 'RGBX', 'PA')
+
+
+class ImageReadError(UserError):
+    """An image file that cannot be decoded (corrupt, truncated, empty, not an image).
+
+    ``path`` and ``reason`` are kept so callers that skip the file can report it in their own words.
+    """
+
+    def __init__(self, path, reason):
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: not a readable image ({reason})")
+
+    def __reduce__(self):  # keep it picklable (e.g. across worker processes) despite the 2-argument init
+        return type(self), (self.path, self.reason)
+
+
+def _unreadable(path, reason):
+    reason = " ".join(str(reason).split()) or "unknown error"  # one line, whatever the decoder said
+    if len(reason) > 120:
+        reason = reason[:117] + "..."
+    return ImageReadError(path, reason)
+
+
+def _sixteen_to_eight(values):
+    # round(v / 257) maps 0..65535 onto 0..255 exactly (65535 = 255 * 257); no value sits on a .5 tie.
+    return np.clip(np.floor(values.astype(np.float64) / 257.0 + 0.5), 0, 255).astype(np.uint8)
+
+
+def _sixteen_bit_colour_rawmode(img):
+    """Raw mode (e.g. 'RGB;16B', 'LA;16B') if Pillow would decode 16-bit colour/alpha data, else None.
+
+    Pillow reads such files by dropping the low byte (16-bit gray+alpha even comes back as 'RGBA'),
+    so they are spotted from the tiles' raw mode and decoded with OpenCV instead.
+    """
+    if img.mode not in ('RGB', 'RGBA', 'LA'):
+        return None
+    for tile in img.tile:
+        args = tile.args if hasattr(tile, 'args') else tile[3]
+        rawmode = args[0] if isinstance(args, tuple) and args else args
+        if isinstance(rawmode, str) and ';16' in rawmode:
+            return rawmode
+    return None
+
+
+def _read_with_opencv(path, gray):
+    """16-bit colour files via OpenCV (imported only here so plain 8-bit reading needs just Pillow)."""
+    try:
+        import cv2
+    except ImportError:
+        raise _unreadable(path, "16-bit colour needs opencv-python installed") from None
+    data = np.fromfile(path, dtype=np.uint8)  # np.fromfile + imdecode also copes with non-ASCII paths
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise _unreadable(path, "OpenCV could not decode the 16-bit colour data")
+    if img.ndim == 3 and (gray or img.shape[2] == 2):
+        img = img[..., 0]  # gray (+ alpha), possibly expanded to BGRA by OpenCV
+    elif img.ndim == 3:
+        img = img[..., 2::-1]  # BGR(A) -> RGB, alpha dropped
+    if img.dtype == np.uint16:
+        return _sixteen_to_eight(img)
+    return np.ascontiguousarray(img.astype(np.uint8))
+
+
+def _palette_is_gray(img):
+    palette = img.getpalette() or []
+    return all(palette[i] == palette[i + 1] == palette[i + 2] for i in range(0, len(palette) - 2, 3))
+
+
+def _to_array(img):
+    """uint8 HxW or HxWx3 from a fully loaded Pillow image."""
+    mode = img.mode
+    if mode == 'L':
+        return np.asarray(img, dtype=np.uint8)
+    if mode in _HIGH_BIT_GRAY_MODES:
+        return _sixteen_to_eight(np.asarray(img))
+    if mode in ('1', 'LA', 'La'):
+        return np.asarray(img.convert('L'), dtype=np.uint8)
+    if mode == 'P':
+        if _palette_is_gray(img):
+            return np.asarray(img.convert('L'), dtype=np.uint8)
+        return np.asarray(img.convert('RGB'), dtype=np.uint8)
+    if mode == 'RGB':
+        return np.asarray(img, dtype=np.uint8)
+    if mode in _COLOUR_MODES_WITH_ALPHA + ('CMYK', 'YCbCr', 'HSV'):
+        return np.asarray(img.convert('RGB'), dtype=np.uint8)
+    raise ValueError(f"unsupported pixel format {mode}")
+
+
+def read_image(path):
+    """Decode an image file into uint8: HxW for single-channel images, HxWx3 RGB otherwise.
+
+    16-bit files are scaled to 8 bits by round(v / 257); alpha is dropped; palette images become RGB
+    (or gray if the palette is gray); CMYK becomes RGB. Raises ImageReadError on any decoding failure.
+    """
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise _unreadable(path, "empty file")
+        with Image.open(path) as img:
+            rawmode = _sixteen_bit_colour_rawmode(img)
+            if rawmode is not None:
+                return _read_with_opencv(path, gray=rawmode.startswith('L'))
+            img.load()  # decode everything now so truncated data fails here, not later
+            return np.ascontiguousarray(_to_array(img))
+    except ImageReadError:
+        raise
+    except FileNotFoundError:
+        raise _unreadable(path, "no such file") from None
+    except IsADirectoryError:
+        raise _unreadable(path, "is a folder") from None
+    except PermissionError:
+        raise _unreadable(path, "permission denied") from None
+    except Image.UnidentifiedImageError:
+        raise _unreadable(path, "unrecognised image format") from None
+    except Exception as err:  # noqa: BLE001 - decoders raise OSError, SyntaxError, ValueError, zlib.error, ...
+        raise _unreadable(path, err) from None
+
+
+def _is_hidden(relative):
+    # Skip dot-files and dot-folders (macOS "._x.png" forks, .ipynb_checkpoints, ...).
+    return any(part.startswith('.') for part in relative.parts)
+
+
+def _has_image_extension(path):
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def list_images(folder, recursive=True):
+    """Image files (by extension, case-insensitive) under ``folder``, sorted by relative path.
+
+    A single image file is returned as ``[file]``. Hidden files and folders are skipped. Raises UserError if
+    the folder does not exist, is not a folder, or holds no images.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        raise UserError(f"data folder {folder} does not exist")
+    if folder.is_file() and _has_image_extension(folder):
+        return [folder]
+    if not folder.is_dir():
+        raise UserError(f"data folder {folder} is not a folder")
+
+    found = []
+    seen_dirs = set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen_dirs:  # a symlink loop; do not walk it again
+            dirs[:] = []
+            continue
+        seen_dirs.add(real)
+        for name in files:
+            path = Path(root) / name
+            if _has_image_extension(path) and not _is_hidden(path.relative_to(folder)):
+                found.append(path)
+        if not recursive:
+            break
+        dirs[:] = [d for d in dirs if not d.startswith('.')]
+    if not found:
+        raise UserError(f"data folder {folder} has no images ({', '.join(IMAGE_EXTENSIONS)})")
+    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+
+
+def write_image(path, img):
+    """Write a uint8 HxW or HxWx3 image atomically (temporary file in the same folder, then rename).
+
+    The format follows the extension (PNG for ``.png``). Parent folders are created. Raises UserError if
+    the folder cannot be written.
+    """
+    path = Path(path)
+    img = np.asarray(img)
+    if img.dtype != np.uint8:
+        raise ValueError(f"write_image: expected uint8, got {img.dtype}")
+    image_format = Image.registered_extensions().get(path.suffix.lower(), 'PNG')
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # open() rather than mkstemp() so the file gets the usual umask permissions, not 0600.
+        with open(temporary, 'xb') as handle:
+            Image.fromarray(img).save(handle, format=image_format)
+        os.replace(temporary, path)
+    except OSError as err:
+        raise UserError(f"cannot write image {path} ({err.strerror or err})") from None
+    finally:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)  # only left behind if something failed
