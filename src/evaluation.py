@@ -181,3 +181,13 @@ def write_json(result, path, **extra):
     finally:
         with contextlib.suppress(OSError):
             temporary.unlink(missing_ok=True)  # only left behind if something failed
+
+
+def report(result, output_json="", **extra):
+    """What every evaluating entry point prints: the table, then the seed's last line; JSON if asked."""
+    if output_json:
+        write_json(result, output_json, **extra)
+    print(format_table(result))
+    if output_json:
+        print(f"wrote {output_json}")
+    print(result_line(result), flush=True)

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test suite: set up .venv (and shellcheck when root can install it), then pytest.
+set -eu
+cd "$(dirname "$0")/.."
+bash scripts/setup_env.sh
+if ! command -v shellcheck >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && apt-get install -y -qq shellcheck) >/dev/null 2>&1 || echo "note: could not install shellcheck"
+fi
+exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@" tests

@@ -1,0 +1,41 @@
+"""eval.py's work: a checkpoint through MindSpore, scored by the framework-free protocol."""
+import os
+
+from src.errors import UserError
+from src.evaluation import evaluate_folder, report
+from src.image_io import list_images
+
+
+def resolve_checkpoint(cfg):
+    """The checkpoint to use: --checkpoint_path, else the shipped pretrained/srcnn_x<scale>.ckpt."""
+    if cfg.checkpoint_path:
+        return cfg.checkpoint_path
+    shipped = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained",
+                           f"srcnn_x{cfg.scale}.ckpt")
+    if os.path.isfile(shipped):
+        return shipped
+    raise UserError(f"no checkpoint: give --checkpoint_path=FILE.ckpt (no shipped {shipped} either)")
+
+
+def make_predictor(cfg, checkpoint):
+    from src.device import init_context
+    from src.inference import Predictor
+    from src.network import inference_padding, network_from_checkpoint
+
+    init_context(cfg.device_target, cfg.device_id)
+    net, meta = network_from_checkpoint(checkpoint, inference_padding(cfg.padding), cfg.device_target)
+    trained_scale = meta.get("scale")
+    if trained_scale is not None and int(trained_scale) != cfg.scale:
+        print(f"warning: {checkpoint} was trained for x{int(trained_scale)}, evaluating at x{cfg.scale}")
+    return Predictor(net, cfg.tile_size), meta
+
+
+def run_eval(cfg):
+    if not cfg.data_path:
+        raise UserError("data_path is empty: give --data_path=FOLDER of images (e.g. Set5)")
+    list_images(cfg.data_path)  # a missing or empty folder fails here, before MindSpore starts
+    checkpoint = resolve_checkpoint(cfg)
+    predict, meta = make_predictor(cfg, checkpoint)
+    result = evaluate_folder(cfg.data_path, cfg.scale, predict, save_images=cfg.save_images or None)
+    report(result, cfg.output_json, checkpoint=os.path.abspath(checkpoint), arch=predict.net.arch)
+    return result

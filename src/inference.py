@@ -1,0 +1,48 @@
+"""Running a trained SRCNN on whole Y images, optionally in overlapping tiles (bounded memory)."""
+import numpy as np
+
+from src.srcnn import border
+
+
+def tile_spans(length, tile, margin):
+    """[(start, stop, keep_start, keep_stop)]: windows of `tile` pixels plus `margin` context on each side;
+    the kept part (relative to the window) tiles [0, length) exactly."""
+    spans = []
+    for start in range(0, length, tile):
+        stop = min(start + tile, length)
+        lo, hi = max(0, start - margin), min(length, stop + margin)
+        spans.append((lo, hi, start - lo, stop - lo))
+    return spans
+
+
+class Predictor:
+    """predict(lr_y float32 HxW in [0,1]) -> float32 HxW. With tile_size > 0 the image is processed in
+    tiles with `border(arch)` pixels of context on each inner side: every output pixel then sees exactly
+    the inputs (and the image-edge padding) it sees in whole-image inference, so the result is the same."""
+
+    def __init__(self, net, tile_size=0):
+        import mindspore as ms
+
+        self.net = net
+        self.net.set_train(False)
+        # one compilation for every image size
+        self.net.set_inputs(ms.Tensor(shape=[None, 1, None, None], dtype=ms.float32))
+        self.tile_size = tile_size
+        self.margin = border(net.arch)
+
+    def _run(self, lr_y):
+        import mindspore as ms
+
+        out = self.net(ms.Tensor(np.ascontiguousarray(lr_y, np.float32)[None, None]))
+        return out.asnumpy()[0, 0]
+
+    def __call__(self, lr_y):
+        height, width = lr_y.shape
+        if not self.tile_size or (height <= self.tile_size and width <= self.tile_size):
+            return self._run(lr_y)
+        sr_y = np.empty((height, width), np.float32)
+        for y0, y1, ky0, ky1 in tile_spans(height, self.tile_size, self.margin):
+            for x0, x1, kx0, kx1 in tile_spans(width, self.tile_size, self.margin):
+                tile = self._run(lr_y[y0:y1, x0:x1])
+                sr_y[y0 + ky0:y0 + ky1, x0 + kx0:x0 + kx1] = tile[ky0:ky1, kx0:kx1]
+        return sr_y

@@ -1,0 +1,104 @@
+"""Building SRCNN for a device, and moving its weights in and out of checkpoint files."""
+import os
+import tempfile
+
+import numpy as np
+
+from src.errors import UserError
+from src.srcnn import ARCHS, SRCNN
+from src.srcnn_gemm import SRCNNGemm
+
+PARAM_NAMES = ("conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "conv3.weight", "conv3.bias")
+
+
+def build_network(arch="9-1-5", n1=64, n2=32, padding="replicate", device_target="CPU", training=True):
+    """The training formulation is the GEMM one on CPU (same parameters; 3-7x faster steps measured, see
+    benchmarks/README.md) and plain nn.Conv2d elsewhere. Inference always uses plain nn.Conv2d, which
+    compiles once for any image size and exports to MINDIR/ONNX."""
+    cls = SRCNNGemm if (training and device_target == "CPU") else SRCNN
+    return cls(arch, n1, n2, padding)
+
+
+def inference_padding(padding):
+    """A 'valid'-trained network is applied with replicate padding, as the authors' test code does."""
+    return "replicate" if padding == "valid" else padding
+
+
+def read_checkpoint(path):
+    """All entries of a checkpoint file: name -> numpy array (or str). UserError if it is not one."""
+    import mindspore as ms
+
+    if not path:
+        raise UserError("checkpoint_path is empty: give --checkpoint_path=FILE.ckpt")
+    if not os.path.isfile(path):
+        raise UserError(f"checkpoint {path} does not exist")
+    try:
+        entries = ms.load_checkpoint(path)
+    except (ValueError, RuntimeError, OSError, TypeError) as err:
+        raise UserError(f"checkpoint {path} is not a readable MindSpore checkpoint "
+                        f"({str(err).splitlines()[0][:120]})") from None
+    return {k: (v if isinstance(v, str) else v.asnumpy()) for k, v in entries.items()}
+
+
+def arch_from_weights(weights, path="checkpoint"):
+    """(arch, n1, n2) read off the weight shapes; UserError naming the shape that does not fit SRCNN."""
+    missing = [name for name in PARAM_NAMES if name not in weights]
+    if missing:
+        raise UserError(f"{path} is not an SRCNN checkpoint: missing {', '.join(missing)}")
+    w1, w2, w3 = (np.shape(weights[f"conv{i}.weight"]) for i in (1, 2, 3))
+    n1, n2 = w1[0], w2[0]
+    arch = f"{w1[-1]}-{w2[-1]}-{w3[-1]}"
+    expected = {"conv1.weight": (n1, 1, w1[-1], w1[-1]), "conv2.weight": (n2, n1, w2[-1], w2[-1]),
+                "conv3.weight": (1, n2, w3[-1], w3[-1]), "conv1.bias": (n1,), "conv2.bias": (n2,),
+                "conv3.bias": (1,)}
+    for name, shape in expected.items():
+        if tuple(np.shape(weights[name])) != shape:
+            raise UserError(f"{path}: {name} has shape {tuple(np.shape(weights[name]))}, expected {shape} "
+                            "for an SRCNN")
+    if arch not in ARCHS:
+        raise UserError(f"{path}: kernel sizes {arch} are not one of {', '.join(ARCHS)}")
+    return arch, int(n1), int(n2)
+
+
+def load_weights(net, weights, path="checkpoint"):
+    """Copy SRCNN weights (name -> array) into `net`; UserError naming expected and found shapes."""
+    import mindspore as ms
+
+    params = {p.name: p for p in net.get_parameters()}
+    for name in PARAM_NAMES:
+        if name not in weights:
+            raise UserError(f"{path} has no {name}")
+        expected = tuple(params[name].shape)
+        found = tuple(np.shape(weights[name]))
+        if found != expected:
+            raise UserError(f"{path}: {name} has shape {found}, the network (arch={net.arch}, n1={net.n1}, "
+                            f"n2={net.n2}) expects {expected}")
+        params[name].set_data(ms.Tensor(np.asarray(weights[name], np.float32)))
+
+
+def save_checkpoint(entries, path, meta=None):
+    """Write [{'name', 'data'}] (or a Cell) and metadata atomically: a temporary file, then a rename, so
+    a kill at any moment leaves either the old file or the complete new one."""
+    import mindspore as ms
+
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".ckpt", dir=folder)
+    os.close(fd)
+    try:
+        ms.save_checkpoint(entries, tmp, append_dict=dict(meta or {}))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def network_from_checkpoint(path, padding="replicate", device_target="CPU", training=False):
+    """An SRCNN whose architecture is read off the checkpoint, with its weights loaded; plus the metadata."""
+    weights = read_checkpoint(path)
+    arch, n1, n2 = arch_from_weights(weights, path)
+    net = build_network(arch, n1, n2, padding, device_target, training=training)
+    load_weights(net, weights, path)
+    meta = {k: v for k, v in weights.items() if k not in PARAM_NAMES and np.ndim(v) == 0}
+    return net, meta

@@ -1,0 +1,249 @@
+"""train.py's work: SRCNN on MindRecord patches with MSE + Adam, checkpoints, validation, resume."""
+import glob
+import json
+import math
+import os
+import re
+import time
+
+import numpy as np
+
+from src.errors import UserError
+from src.srcnn import border
+
+CKPT_PATTERN = re.compile(r"srcnn-(\d+)\.ckpt$")
+
+
+def _format_eta(seconds):
+    seconds = int(seconds)
+    return f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class Trainer:
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.rank, self.world = 0, 1
+        self.ckpt_dir = os.path.join(cfg.output_path, "ckpt_0")
+        self.log_path = os.path.join(cfg.output_path, "train_log.jsonl")
+
+    # ------------------------------------------------------------------ set-up
+    def setup(self):
+        cfg = self.cfg
+        import mindspore as ms
+        import mindspore.nn as nn
+        import mindspore.ops as ops
+
+        from src.dataset import PatchBatches
+        from src.device import init_context
+        from src.lr_schedule import learning_rates
+        from src.network import build_network, load_weights, read_checkpoint, arch_from_weights
+
+        init_context(cfg.device_target, cfg.device_id)
+        if cfg.run_distribute:
+            from mindspore.communication import get_group_size, get_rank, init
+
+            init()
+            self.rank, self.world = get_rank(), get_group_size()
+            ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,
+                                         device_num=self.world)
+        # MindSpore does not broadcast initial weights: every rank draws them from the same seed
+        ms.set_seed(cfg.seed)
+        self.data = PatchBatches(cfg.data_path, cfg.batch_size, self.rank, self.world, cfg.seed, cfg.augment)
+        self._check_dataset()
+        self.total_steps = cfg.train_steps or cfg.epoch_size * self.data.steps_per_epoch
+        self.net = build_network(cfg.arch, cfg.n1, cfg.n2, cfg.padding, cfg.device_target, training=True)
+        if cfg.pre_trained_path:
+            weights = read_checkpoint(cfg.pre_trained_path)
+            arch_from_weights(weights, cfg.pre_trained_path)
+            load_weights(self.net, weights, cfg.pre_trained_path)
+            self.log(f"loaded pre-trained weights from {cfg.pre_trained_path}")
+        self.lrs = learning_rates(cfg.lr_schedule, cfg.lr, self.total_steps, cfg.min_lr)
+        self.optimizer = nn.Adam(self.net.trainable_params(), learning_rate=self.lrs)
+
+        net = self.net
+        if cfg.amp_level != "O0":
+            net = ms.amp.auto_mixed_precision(self.net, cfg.amp_level)
+        # O2/O3 compute in float16: a fixed loss scale keeps small gradients representable; updates are
+        # never dropped (CPU has no overflow status to drive a dynamic scale)
+        loss_scale = cfg.loss_scale if cfg.amp_level != "O0" else 1.0
+        crop = border(cfg.arch) if cfg.padding == "valid" else 0
+
+        def forward(lr, hr):
+            out = net(lr).astype(ms.float32)
+            if crop:
+                hr = hr[:, :, crop:-crop, crop:-crop]
+            return ops.mean(ops.square(out - hr)) * loss_scale
+
+        grad_fn = ms.value_and_grad(forward, None, self.optimizer.parameters)
+        reducer = (nn.DistributedGradReducer(self.optimizer.parameters, mean=True, degree=self.world)
+                   if cfg.run_distribute else None)
+        optimizer = self.optimizer
+
+        @ms.jit
+        def train_step(lr, hr):
+            loss, grads = grad_fn(lr, hr)
+            if reducer is not None:
+                grads = reducer(grads)
+            if loss_scale != 1.0:
+                grads = [g / loss_scale for g in grads]
+            optimizer(grads)
+            return loss / loss_scale
+
+        self.train_step = train_step
+        self.start_step = self._resume() if cfg.resume else 0
+
+    def _check_dataset(self):
+        meta = self.data.meta or {}
+        if meta.get("scale") not in (None, self.cfg.scale):
+            raise UserError(f"{self.data.file} holds x{meta['scale']} patches but scale={self.cfg.scale}")
+        if self.cfg.padding == "valid" and self.data.patch_size <= 2 * border(self.cfg.arch):
+            raise UserError(f"patch_size {self.data.patch_size} of {self.data.file} is too small for "
+                            f"padding=valid with arch {self.cfg.arch}: it must exceed {2 * border(self.cfg.arch)}")
+
+    # ------------------------------------------------------------------ state
+    def log(self, message):
+        prefix = f"[rank {self.rank}] " if self.world > 1 else ""
+        print(prefix + message, flush=True)
+
+    def _state_entries(self):
+        import mindspore as ms
+
+        entries = [{"name": p.name, "data": p} for p in self.net.get_parameters()]
+        entries += [{"name": p.name, "data": p} for p in self.optimizer.get_parameters()
+                    if p.name not in {e["name"] for e in entries}]
+        return entries
+
+    def _meta(self, step):
+        cfg = self.cfg
+        return {"arch": cfg.arch, "n1": cfg.n1, "n2": cfg.n2, "padding": cfg.padding, "scale": cfg.scale,
+                "step": step, "total_steps": self.total_steps, "seed": cfg.seed}
+
+    def save(self, step, name=None):
+        from src.network import save_checkpoint
+
+        path = os.path.join(self.ckpt_dir, name or f"srcnn-{step}.ckpt")
+        save_checkpoint(self._state_entries(), path, self._meta(step))
+        if name is None:
+            for old in self.checkpoints()[:-self.cfg.keep_checkpoint_max]:
+                os.remove(old[1])
+        return path
+
+    def checkpoints(self):
+        """[(step, path)] of the periodic checkpoints, oldest first."""
+        found = []
+        for path in glob.glob(os.path.join(self.ckpt_dir, "srcnn-*.ckpt")):
+            match = CKPT_PATTERN.search(os.path.basename(path))
+            if match:
+                found.append((int(match.group(1)), path))
+        return sorted(found)
+
+    def _resume(self):
+        import mindspore as ms
+
+        for step, path in reversed(self.checkpoints()):
+            try:
+                state = ms.load_checkpoint(path)
+            except (ValueError, RuntimeError, OSError) as err:
+                self.log(f"warning: skipping unreadable checkpoint {path} ({str(err).splitlines()[0][:80]})")
+                continue
+            if int(state.get("total_steps", ms.Tensor(self.total_steps)).asnumpy()) != self.total_steps:
+                raise UserError(f"{path} belongs to a run of {int(state['total_steps'].asnumpy())} steps, "
+                                f"this run has {self.total_steps}: use the same schedule to resume")
+            params = [p for p in self.net.get_parameters()] + list(self.optimizer.get_parameters())
+            for param in params:
+                if param.name not in state:
+                    raise UserError(f"{path} has no {param.name}: not a training checkpoint of this network")
+                param.set_data(state[param.name])
+            self.log(f"resumed from {path} at step {step}")
+            return step
+        self.log(f"resume=True but no checkpoint in {self.ckpt_dir}: starting from step 0")
+        return 0
+
+    # ------------------------------------------------------------------ validation
+    def _validator(self):
+        if not self.cfg.validation_path or self.rank != 0:
+            return None
+        from src.evaluation import iter_pairs, score_image
+        from src.inference import Predictor
+        from src.network import build_network, inference_padding
+
+        pairs = list(iter_pairs(self.cfg.validation_path, self.cfg.scale))
+        if not pairs:
+            raise UserError(f"validation_path {self.cfg.validation_path} has no usable images")
+        cfg = self.cfg
+        eval_net = build_network(cfg.arch, cfg.n1, cfg.n2, inference_padding(cfg.padding), cfg.device_target,
+                                 training=False)
+        predictor = Predictor(eval_net, cfg.tile_size)
+        eval_params = {p.name: p for p in eval_net.get_parameters()}
+
+        def validate():
+            for param in self.net.trainable_params():
+                eval_params[param.name].set_data(param.data.copy())
+            scores = [score_image(predictor(lr_up), hr_y, lr_up, cfg.scale) for _, hr_y, lr_up in pairs]
+            return float(np.mean([s["psnr"] for s in scores])), float(np.mean([s["bicubic_psnr"] for s in scores]))
+
+        return validate
+
+    # ------------------------------------------------------------------ loop
+    def run(self):
+        cfg = self.cfg
+        self.setup()
+        validate = self._validator()
+        is_main = self.rank == 0
+        if is_main:
+            os.makedirs(self.ckpt_dir, exist_ok=True)
+        self.log(f"training {cfg.arch} (n1={cfg.n1}, n2={cfg.n2}, padding={cfg.padding}) x{cfg.scale} on "
+                 f"{self.data.file}: {self.data.count} patches, batch {cfg.batch_size} per device x "
+                 f"{self.world} device(s) = global batch {cfg.batch_size * self.world}, "
+                 f"{self.total_steps} steps ({self.data.steps_per_epoch} per epoch), lr {cfg.lr_schedule} "
+                 f"{cfg.lr:g}, device {cfg.device_target}")
+        if self.start_step >= self.total_steps:
+            self.log(f"nothing to do: already at step {self.start_step} of {self.total_steps}")
+            return
+        best = -math.inf
+        window_loss, window_start, window_steps = 0.0, time.time(), 0
+        run_start = time.time()
+        import mindspore as ms
+
+        step = self.start_step
+        for step, lr, hr in self.data.batches(self.start_step):
+            if step >= self.total_steps:
+                break
+            loss = float(self.train_step(ms.Tensor(lr), ms.Tensor(hr)).asnumpy())
+            if not math.isfinite(loss):
+                last = self.checkpoints()
+                raise UserError(f"loss became {loss} at step {step + 1}; stopped. The last good checkpoint "
+                                f"is {last[-1][1] if last else 'none'}; try a lower lr")
+            window_loss += loss
+            window_steps += 1
+            done = step + 1
+            record = None
+            if done % cfg.log_interval == 0 or done == self.total_steps:
+                elapsed = time.time() - window_start
+                rate = window_steps * cfg.batch_size * self.world / elapsed
+                eta = (self.total_steps - done) * elapsed / window_steps
+                record = {"step": done, "loss": window_loss / window_steps, "lr": self.lrs[step],
+                          "samples_per_s": rate, "ms_per_step": 1000 * elapsed / window_steps}
+                self.log(f"step {done}/{self.total_steps} epoch {step // self.data.steps_per_epoch + 1} "
+                         f"loss {record['loss']:.6f} lr {self.lrs[step]:.3g} {record['ms_per_step']:.1f} ms/step "
+                         f"{rate:.0f} samples/s ETA {_format_eta(eta)}")
+                window_loss, window_start, window_steps = 0.0, time.time(), 0
+            if validate and (done % cfg.val_interval == 0 or done == self.total_steps):
+                psnr, bicubic = validate()
+                record = dict(record or {"step": done}, val_psnr=psnr, val_bicubic_psnr=bicubic)
+                self.log(f"step {done} validation PSNR {psnr:.2f} dB (bicubic {bicubic:.2f})")
+                if psnr > best:
+                    best = psnr
+                    if is_main and cfg.save_checkpoint:
+                        self.save(done, "srcnn-best.ckpt")
+                window_start = time.time()
+            if is_main and cfg.save_checkpoint and (done % cfg.save_checkpoint_steps == 0
+                                                    or done == self.total_steps):
+                self.save(done)
+            if record and is_main:
+                with open(self.log_path, "a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(record) + "\n")
+        if is_main:
+            final = self.save(self.total_steps, "srcnn-final.ckpt") if cfg.save_checkpoint else None
+            self.log(f"done: {self.total_steps - self.start_step} steps in {time.time() - run_start:.1f} s"
+                     + (f", final checkpoint {final}" if final else ""))

@@ -1,0 +1,24 @@
+"""Train SRCNN on a MindRecord of patches made by src/create_dataset.py.
+
+    python train.py --data_path=DIR_OR_FILE.mindrecord --output_path=./output [--scale=2 --validation_path=Set5]
+"""
+import src  # noqa: F401  (CPU kernel setting, before MindSpore loads)
+from src.errors import run_cli
+
+
+def main(argv):
+    from src.model_utils.config import get_config
+
+    cfg = get_config(argv, description=__doc__)
+    from src.model_utils.moxing_adapter import moxing_wrapper
+    from src.trainer import Trainer
+
+    @moxing_wrapper(cfg)
+    def run():
+        Trainer(cfg).run()
+
+    run()
+
+
+if __name__ == "__main__":
+    run_cli(main)
