@@ -1,5 +1,6 @@
 """train.py's work: SRCNN on MindRecord patches with MSE + Adam, checkpoints, validation, resume."""
 import glob
+import hashlib
 import json
 import math
 import os
@@ -38,7 +39,15 @@ class Trainer:
         from src.lr_schedule import learning_rates
         from src.network import build_network, load_weights, read_checkpoint, arch_from_weights
 
-        init_context(cfg.device_target, cfg.device_id)
+        device_id = cfg.device_id
+        if cfg.run_distribute:
+            # one device per rank: DEVICE_ID from the launcher (msrun exports the local rank, the rank-table
+            # scripts the card); without it (mpirun) MindSpore assigns it. cfg.device_id would put every rank
+            # on the same card.
+            from src.model_utils.device_adapter import get_device_id
+
+            device_id = get_device_id() if os.environ.get("DEVICE_ID", "").strip() else None
+        init_context(cfg.device_target, device_id)
         if cfg.run_distribute:
             from mindspore.communication import get_group_size, get_rank, init
 
@@ -78,6 +87,7 @@ class Trainer:
         reducer = (nn.DistributedGradReducer(self.optimizer.parameters, mean=True, degree=self.world)
                    if cfg.run_distribute else None)
         optimizer = self.optimizer
+        params = self.optimizer.parameters
 
         @ms.jit
         def train_step(lr, hr):
@@ -85,7 +95,8 @@ class Trainer:
             if reducer is not None:
                 grads = reducer(grads)
             if loss_scale != 1.0:
-                grads = [g / loss_scale for g in grads]
+                # float16 layers can hand back float16 gradients: unscale in the parameters' dtype
+                grads = tuple([ops.cast(g, p.dtype) / loss_scale for g, p in zip(grads, params)])
             optimizer(grads)
             return loss / loss_scale
 
@@ -154,10 +165,22 @@ class Trainer:
                 if param.name not in state:
                     raise UserError(f"{path} has no {param.name}: not a training checkpoint of this network")
                 param.set_data(state[param.name])
+            self._truncate_log(step)
             self.log(f"resumed from {path} at step {step}")
             return step
         self.log(f"resume=True but no checkpoint in {self.ckpt_dir}: starting from step 0")
         return 0
+
+    def _truncate_log(self, step):
+        """Drop log records past the resumed step: the resumed run writes them again."""
+        if self.rank != 0 or not os.path.exists(self.log_path):
+            return
+        with open(self.log_path, encoding="utf-8") as handle:
+            kept = [line for line in handle if line.strip() and json.loads(line).get("step", 0) <= step]
+        tmp = self.log_path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.writelines(kept)
+        os.replace(tmp, self.log_path)
 
     # ------------------------------------------------------------------ validation
     def _validator(self):
@@ -192,6 +215,8 @@ class Trainer:
         is_main = self.rank == 0
         if is_main:
             os.makedirs(self.ckpt_dir, exist_ok=True)
+            for stale in glob.glob(os.path.join(self.ckpt_dir, ".tmp_*")):
+                os.remove(stale)  # a checkpoint being written when a previous run was killed
         self.log(f"training {cfg.arch} (n1={cfg.n1}, n2={cfg.n2}, padding={cfg.padding}) x{cfg.scale} on "
                  f"{self.data.file}: {self.data.count} patches, batch {cfg.batch_size} per device x "
                  f"{self.world} device(s) = global batch {cfg.batch_size * self.world}, "
@@ -243,7 +268,14 @@ class Trainer:
             if record and is_main:
                 with open(self.log_path, "a", encoding="utf-8") as handle:
                     handle.write(json.dumps(record) + "\n")
+        # every rank reports a digest of its weights: data-parallel ranks must end bit-identical
+        digest = hashlib.sha256(b"".join(p.asnumpy().tobytes() for p in self.net.trainable_params()))
+        self.log(f"final weights sha256 {digest.hexdigest()}")
         if is_main:
             final = self.save(self.total_steps, "srcnn-final.ckpt") if cfg.save_checkpoint else None
+            if os.path.exists(self.log_path):
+                from src.plot import plot_training_log
+
+                self.log(f"curves: {plot_training_log(self.log_path, os.path.join(cfg.output_path, 'curves.png'))}")
             self.log(f"done: {self.total_steps - self.start_step} steps in {time.time() - run_start:.1f} s"
                      + (f", final checkpoint {final}" if final else ""))
