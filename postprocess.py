@@ -1,0 +1,26 @@
+"""Score the outputs of offline (Ascend 310) inference with the eval.py protocol.
+
+    python postprocess.py --data_path=Set5 --result_path=RESULT --preprocess_path=OUT --scale=2
+                          [--output_json=FILE]
+
+--preprocess_path is the output_path of preprocess.py (it holds meta.json); RESULT holds the harness's
+<name>_0.bin outputs. Each output is cropped to its image's real size and scored (Y, shave = scale) against
+the ground truth of --data_path; prints the same table and result line as eval.py. No MindSpore needed.
+"""
+import src  # noqa: F401
+from src.errors import run_cli
+
+
+def main(argv):
+    from src.model_utils.config import get_config
+    from src.offline import pop_flag, run_postprocess
+
+    argv = list(argv)
+    preprocess_path = pop_flag(argv, "preprocess_path")  # not a config.yaml key: postprocess.py's own flag
+    cfg = get_config(argv, description=__doc__ + "\n--preprocess_path=DIR  output_path of preprocess.py "
+                                                 "(holding meta.json)")
+    run_postprocess(cfg, preprocess_path)
+
+
+if __name__ == "__main__":
+    run_cli(main)

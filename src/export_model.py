@@ -1,0 +1,211 @@
+"""export.py's work: an SRCNN checkpoint as a MINDIR, ONNX or AIR model for deployment.
+
+Without a size (image_height = image_width = 0) the model takes any image: MINDIR input [1, 1, H, W] with
+dynamic H and W, ONNX input [N, 1, H, W] with dynamic N, H and W (named ``batch``, ``height``, ``width``
+on both the input ``input`` and the output ``output``). With a size the input is static [1, 1, H, W].
+
+MindSpore's ONNX exporter has no mapping for PadV3, the primitive behind ``ops.pad`` (replicate padding
+is PadV3 with mode 'edge'), and it rejects dynamic-shape networks. So the ONNX model is exported from a
+twin of the network that pads with the old ``ops.Pad`` (exported as an ONNX constant ``Pad``), traced at
+a fixed size with ``dynamic_axes``, and a post-pass then sets ``mode='edge'`` on those Pad nodes
+(replicate networks) and makes the output dimensions symbolic. Every export is checked against the
+MindSpore network before it is moved into place (onnxruntime for ONNX, GraphCell for MINDIR).
+"""
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+from src.errors import UserError
+
+EXTENSIONS = {"MINDIR": ".mindir", "AIR": ".air", "ONNX": ".onnx"}
+DYNAMIC_AXES = {0: "batch", 2: "height", 3: "width"}
+TRACE_SIZE = (37, 45)  # traced size of dynamic ONNX exports: odd and distinct, so a baked-in size shows
+CHECK_SIZES = ((24, 40), (53, 31))  # sizes a dynamic export is checked at
+TOLERANCE = 1e-4  # max |difference| to the MindSpore network allowed for an export (float32 reorderings)
+
+
+def output_path(file_name, file_format):
+    """``file_name`` with the format's extension (not doubled if it is already there)."""
+    if not file_name:
+        raise UserError("file_name is empty: give --file_name=NAME (the extension is added)")
+    ext = EXTENSIONS[file_format]
+    return file_name if file_name.lower().endswith(ext) else file_name + ext
+
+
+def _static_size(cfg):
+    if cfg.image_height == 0 and cfg.image_width == 0:
+        return None
+    return int(cfg.image_height), int(cfg.image_width)
+
+
+def _onnx_twin(net):
+    """A copy of ``net`` (same weights) whose padding MindSpore can export to ONNX."""
+    import mindspore.ops as ops
+
+    from src.network import load_weights
+    from src.srcnn import SRCNN
+
+    class OnnxSRCNN(SRCNN):
+        """Pads with ops.Pad (ONNX Pad, constant zeros); replicate is restored by the post-pass."""
+
+        def _pad(self, x, p):
+            if p == 0:
+                return x
+            return ops.Pad(((0, 0), (0, 0), (p, p), (p, p)))(x)
+
+    twin = OnnxSRCNN(net.arch, net.n1, net.n2, net.padding)
+    load_weights(twin, {p.name: p.asnumpy() for p in net.get_parameters()}, "network")
+    twin.set_train(False)
+    return twin
+
+
+def fix_onnx_graph(model, padding, dynamic):
+    """The post-pass on a freshly exported ONNX ModelProto (changed in place, also returned).
+
+    * replicate networks: every Pad node gets ``mode='edge'`` (MindSpore writes constant Pads only);
+    * dynamic models: the output's dimensions become ``batch, 1, height, width`` like the input's, and any
+      traced intermediate shapes (value_info) are dropped, so onnxruntime sees no size baked in.
+    Raises RuntimeError if the graph holds anything but the expected Pad/Conv/Relu chain.
+    """
+    import onnx
+
+    graph = model.graph
+    kinds = {node.op_type for node in graph.node}
+    unexpected = kinds - {"Pad", "Conv", "Relu", "Constant"}
+    if unexpected:
+        raise RuntimeError(f"unexpected ONNX operators {sorted(unexpected)} in the exported SRCNN")
+    if padding == "replicate":
+        for node in graph.node:
+            if node.op_type == "Pad":
+                kept = [a for a in node.attribute if a.name != "mode"]
+                del node.attribute[:]
+                node.attribute.extend(kept + [onnx.helper.make_attribute("mode", "edge")])
+    graph.name = "srcnn"
+    if dynamic:
+        for value in list(graph.input) + list(graph.output):
+            dims = value.type.tensor_type.shape.dim
+            for axis, name in DYNAMIC_AXES.items():
+                dims[axis].Clear()
+                dims[axis].dim_param = name
+        del graph.value_info[:]
+    onnx.checker.check_model(model)
+    return model
+
+
+def _export_onnx(net, size, tmp_base):
+    import mindspore as ms
+
+    try:
+        import onnx
+    except ImportError:
+        raise UserError("file_format=ONNX needs the onnx package: pip install onnx") from None
+
+    twin = _onnx_twin(net)
+    height, width = size or TRACE_SIZE
+    dummy = ms.Tensor(np.zeros((1, 1, height, width), np.float32))
+    ms.onnx.export(twin, dummy, file_name=tmp_base + ".onnx", input_names=["input"], output_names=["output"],
+                   dynamic_axes={"input": dict(DYNAMIC_AXES)} if size is None else None)
+    path = tmp_base + ".onnx"
+    model = fix_onnx_graph(onnx.load(path), net.padding, dynamic=size is None)
+    onnx.helper.set_model_props(model, {"arch": net.arch, "n1": str(net.n1), "n2": str(net.n2),
+                                        "padding": net.padding})
+    onnx.save(model, path)
+    return path
+
+
+def _check_onnx(path, net, sizes):
+    """Max |onnxruntime - MindSpore| over ``sizes``; None if onnxruntime is not installed."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return max(_max_diff(lambda x: session.run(None, {"input": x})[0], net, size) for size in sizes)
+
+
+def _check_mindir(path, net, sizes):
+    import mindspore as ms
+    from mindspore import nn
+
+    graph = nn.GraphCell(ms.load(path))
+    return max(_max_diff(lambda x: graph(ms.Tensor(x)).asnumpy(), net, size) for size in sizes)
+
+
+def _max_diff(run, net, size):
+    import mindspore as ms
+
+    x = np.random.default_rng(size[0] * 1000 + size[1]).random((1, 1) + tuple(size), dtype=np.float32)
+    expected = net(ms.Tensor(x)).asnumpy()
+    got = np.asarray(run(x))
+    if got.shape != expected.shape:
+        raise RuntimeError(f"exported model returned shape {got.shape} for input {x.shape}, "
+                           f"the network returns {expected.shape}")
+    return float(np.max(np.abs(got - expected)))
+
+
+def export_network(net, path, file_format, size=None):
+    """Export ``net`` (an inference SRCNN) to ``path`` atomically and check it; returns the check's max
+    |difference| to ``net`` (None when not checked: AIR, or ONNX without onnxruntime)."""
+    import mindspore as ms
+
+    net.set_train(False)
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        tmp_dir = tempfile.mkdtemp(prefix=".export_", dir=folder)
+    except OSError as err:
+        raise UserError(f"cannot write {path}: folder {folder} is not writable ({err.strerror or err})") from None
+    try:
+        tmp_base = os.path.join(tmp_dir, "model")
+        sizes = [size] if size else list(CHECK_SIZES)
+        if file_format == "ONNX":
+            produced = _export_onnx(net, size, tmp_base)
+            diff = _check_onnx(produced, net, sizes)
+        else:
+            shape = [1, 1, size[0], size[1]] if size else [1, 1, None, None]
+            dummy = ms.Tensor(np.zeros(shape, np.float32)) if size else ms.Tensor(shape=shape, dtype=ms.float32)
+            ms.export(net, dummy, file_name=tmp_base, file_format=file_format)
+            produced = tmp_base + EXTENSIONS[file_format]
+            diff = _check_mindir(produced, net, sizes) if file_format == "MINDIR" else None
+        if diff is not None and not diff <= TOLERANCE:
+            raise RuntimeError(f"the exported {file_format} model differs from the network by {diff:.3g} "
+                               f"(more than {TOLERANCE})")
+        os.chmod(produced, 0o644)
+        os.replace(produced, path)
+    except OSError as err:
+        raise UserError(f"cannot write {path} ({err.strerror or err})") from None
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return diff
+
+
+def run_export(cfg):
+    """Export the checkpoint of ``cfg`` as ``cfg.file_format``; returns the written path."""
+    file_format = cfg.file_format
+    if file_format == "AIR" and cfg.device_target != "Ascend":
+        raise UserError(f"file_format=AIR needs device_target=Ascend (AIR models are built with the Ascend "
+                        f"toolchain; got device_target={cfg.device_target}): use file_format=MINDIR or ONNX")
+    path = output_path(cfg.file_name, file_format)
+    if os.path.isdir(path):
+        raise UserError(f"file_name {cfg.file_name}: {path} is a folder, expected a model file name")
+    size = _static_size(cfg)
+
+    from src.device import init_context
+    from src.eval_ms import resolve_checkpoint
+    from src.network import inference_padding, network_from_checkpoint
+
+    checkpoint = resolve_checkpoint(cfg)
+    init_context(cfg.device_target, cfg.device_id)
+    net, _ = network_from_checkpoint(checkpoint, inference_padding(cfg.padding), cfg.device_target)
+    diff = export_network(net, path, file_format, size)
+    if size:
+        shape = f"[1,1,{size[0]},{size[1]}]"
+    else:
+        shape = "[batch,1,height,width] (dynamic)" if file_format == "ONNX" else "[1,1,height,width] (dynamic)"
+    checked = "" if diff is None else f", max |difference| to the checkpoint's network {diff:.2g}"
+    print(f"exported {checkpoint} (arch {net.arch}, n1={net.n1}, n2={net.n2}, padding {net.padding}) "
+          f"as {file_format}, input {shape}{checked}")
+    print(path, flush=True)
+    return path
