@@ -41,9 +41,9 @@ class Trainer:
 
         device_id = cfg.device_id
         if cfg.run_distribute:
-            # one device per rank: DEVICE_ID from the launcher (msrun exports the local rank, the rank-table
-            # scripts the card); without it (mpirun) MindSpore assigns it. cfg.device_id would put every rank
-            # on the same card.
+            # one device per rank: DEVICE_ID from the launcher (msrun and scripts/ export it: the local rank, or
+            # the card of the rank table); without it MindSpore chooses. cfg.device_id would put every rank on
+            # the same card.
             from src.model_utils.device_adapter import get_device_id
 
             device_id = get_device_id() if os.environ.get("DEVICE_ID", "").strip() else None

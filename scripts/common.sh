@@ -1,0 +1,438 @@
+#!/usr/bin/env bash
+# Shared by the scripts/run_*train*.sh launchers (sourced, not run): argument checks, the command line of
+# train.py, msrun settings and reporting which rank failed.
+#
+# Environment read by every launcher:
+#   TRAIN_ARGS  extra train.py flags, split on whitespace (no quoting): TRAIN_ARGS="--train_steps=20 --n1=8"
+#   DRY_RUN=1   check the arguments, then print the commands instead of running them (nothing is created)
+#   PYTHON      interpreter for train.py (default: <repo>/.venv/bin/python if present, else python3)
+# and by the msrun launchers (see msrun_settings): WORKER_NUM, LOCAL_WORKER_NUM, NODE_RANK, MASTER_ADDR,
+# MASTER_PORT, plus MindSpore's own MS_NODE_TIMEOUT etc., which the workers inherit.
+#
+# Exit codes of the launchers: 2 = bad argument or environment (nothing was started), 1 = training failed.
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TRAIN_PY="$REPO_ROOT/train.py"
+
+# ------------------------------------------------------------------ messages
+usage() {
+    printf '%s\n' "$USAGE" >&2
+}
+
+# Bad argument: the message and the usage line, exit 2.
+fail_usage() {
+    echo "error: $*" >&2
+    printf '%s\n' "${USAGE%%$'\n'*}" >&2
+    exit 2
+}
+
+# Bad setting outside the positional arguments (environment, installation): one line, exit 2.
+fail_setup() {
+    echo "error: $*" >&2
+    exit 2
+}
+
+# Launchers call this first: no arguments or -h/--help print the usage; a wrong count names the problem.
+check_nargs() {  # MIN MAX "$@"
+    local min=$1 max=$2
+    shift 2
+    if (($# == 1)) && [[ $1 == -h || $1 == --help ]]; then
+        printf '%s\n' "$USAGE"
+        exit 0
+    fi
+    if (($# == 0)); then
+        usage
+        exit 2
+    fi
+    if (($# < min || $# > max)); then
+        if ((min == max)); then
+            fail_usage "expected $min arguments, got $#"
+        fi
+        fail_usage "expected $min to $max arguments, got $#"
+    fi
+}
+
+# ------------------------------------------------------------------ argument checks
+# check_int NAME VALUE MIN [MAX]: VALUE is a decimal integer within [MIN, MAX]; prints it normalised (08 -> 8).
+check_int() {
+    local name=$1 value=$2 min=$3 max=${4:-}
+    if ! [[ $value =~ ^[0-9]+$ ]]; then
+        fail_usage "$name must be a non-negative integer, got '$value'"
+    fi
+    if ((${#value} > 9)); then
+        fail_usage "$name is out of range: $value"
+    fi
+    value=$((10#$value))
+    if [[ -n $max ]] && ((value < min || value > max)); then
+        fail_usage "$name must be between $min and $max, got $value"
+    fi
+    if ((value < min)); then
+        fail_usage "$name must be >= $min, got $value"
+    fi
+    printf '%s\n' "$value"
+}
+
+# abs_path PATH: the absolute, normalised path (it need not exist yet).
+abs_path() {
+    local path=$1
+    [[ $path == /* ]] || path="$PWD/$path"
+    realpath -m -- "$path" 2>/dev/null || printf '%s\n' "$path"
+}
+
+# check_exists NAME PATH: a file or folder that exists and can be read (DATA_PATH: a .mindrecord or its folder).
+check_exists() {
+    local name=$1 path=$2
+    [[ -n $path ]] || fail_usage "$name is empty"
+    [[ -e $path ]] || fail_usage "$name '$path' does not exist"
+    [[ -r $path ]] || fail_usage "$name '$path' is not readable"
+}
+
+# check_file NAME PATH: an existing, readable regular file.
+check_file() {
+    local name=$1 path=$2
+    [[ -n $path ]] || fail_usage "$name is empty"
+    [[ -e $path ]] || fail_usage "$name '$path' does not exist"
+    [[ -f $path ]] || fail_usage "$name '$path' is not a file"
+    [[ -r $path ]] || fail_usage "$name '$path' is not readable"
+}
+
+# prepare_output NAME PATH: a folder, created unless DRY_RUN.
+prepare_output() {
+    local name=$1 path=$2
+    [[ -n $path ]] || fail_usage "$name is empty"
+    if [[ -e $path && ! -d $path ]]; then
+        fail_usage "$name '$path' exists and is not a folder"
+    fi
+    is_dry_run && return 0
+    mkdir -p -- "$path" 2>/dev/null || fail_usage "$name '$path' cannot be created"
+    [[ -w $path ]] || fail_usage "$name '$path' is not writable"
+}
+
+is_dry_run() {
+    case "${DRY_RUN:-0}" in
+        "" | 0 | false | no) return 1 ;;
+        *) return 0 ;;
+    esac
+}
+
+# ------------------------------------------------------------------ python and train.py's command line
+# find_python: sets PYTHON and puts its folder first on PATH (msrun and mpirun start 'python' from PATH).
+find_python() {
+    if [[ -n ${PYTHON:-} ]]; then
+        local found
+        found=$(command -v -- "$PYTHON" 2>/dev/null) || fail_setup "PYTHON='$PYTHON' is not an executable"
+        PYTHON=$found
+    elif [[ -x $REPO_ROOT/.venv/bin/python ]]; then
+        PYTHON=$REPO_ROOT/.venv/bin/python
+    elif command -v python3 >/dev/null 2>&1; then
+        PYTHON=$(command -v python3)
+    else
+        fail_setup "no python found: set PYTHON=/path/to/python"
+    fi
+    [[ $PYTHON == /* ]] || PYTHON="$PWD/$PYTHON"
+    PATH="$(dirname "$PYTHON"):$PATH"
+    export PATH
+}
+
+# need_plain_python: msrun and mpirun run the program 'python'; it must be PYTHON's sibling.
+need_plain_python() {
+    local dir
+    dir=$(dirname "$PYTHON")
+    [[ -x $dir/python ]] || fail_setup "$1 starts workers as 'python', but $dir has no 'python': set PYTHON to an " \
+        "interpreter named python (e.g. a virtualenv's bin/python)"
+}
+
+# train_command DATA_PATH OUTPUT_PATH PRE_TRAINED_PATH [FLAG ...]: sets TRAIN_CMD, the train.py arguments
+# (without the interpreter) with the flags and then TRAIN_ARGS, which win over earlier flags.
+train_command() {
+    local data=$1 output=$2 pretrained=$3
+    shift 3
+    local extra=()
+    if [[ -n ${TRAIN_ARGS:-} ]]; then
+        read -r -a extra <<< "$TRAIN_ARGS"
+    fi
+    local arg
+    for arg in "${extra[@]}"; do
+        [[ $arg == --* ]] || fail_setup "TRAIN_ARGS holds '$arg'; it takes train.py flags like --key=value"
+    done
+    TRAIN_CMD=("$TRAIN_PY" "--data_path=$data" "--output_path=$output")
+    [[ -n $pretrained ]] && TRAIN_CMD+=("--pre_trained_path=$pretrained")
+    TRAIN_CMD+=("$@" "${extra[@]}")
+}
+
+# shell_quote WORD: WORD as the shell reads it back (plain if it has no special characters, else in '...').
+shell_quote() {
+    if [[ $1 =~ ^[A-Za-z0-9_./=:,@%+-]+$ ]]; then
+        printf '%s' "$1"
+    else
+        printf "'%s'" "${1//\'/\'\\\'\'}"
+    fi
+}
+
+# print_command [VAR=value ...] -- CMD ARGS...: the command on one line, as DRY_RUN shows it, ready to paste.
+print_command() {
+    local out=() arg in_env=1
+    for arg in "$@"; do
+        if [[ $arg == -- ]]; then
+            in_env=0
+        elif ((in_env)) && [[ $arg =~ ^([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]]; then
+            out+=("${BASH_REMATCH[1]}=$(shell_quote "${BASH_REMATCH[2]}")")
+        else
+            out+=("$(shell_quote "$arg")")
+        fi
+    done
+    printf '%s\n' "${out[*]}"
+}
+
+# ------------------------------------------------------------------ runs and failures
+# first_error LOG: the line that says why a rank stopped (train.py's "error: ..." or a Python exception).
+first_error() {
+    local log=$1 line
+    [[ -f $log ]] || return 0
+    line=$(grep -m1 -E '^error: ' -- "$log" 2>/dev/null) && { printf '%s\n' "$line"; return 0; }
+    if grep -q 'Traceback (most recent call last)' -- "$log" 2>/dev/null; then
+        grep -E '^[A-Za-z_.]+(Error|Exception|Interrupt)\b' -- "$log" | tail -n 1
+    fi
+}
+
+# log_rank LOG: the rank a worker log belongs to, from its "[rank r]" lines, else from the name worker_<r>.log.
+log_rank() {
+    local log=$1 rank
+    rank=$(grep -m1 -oE '^\[rank [0-9]+\]' -- "$log" 2>/dev/null | grep -oE '[0-9]+')
+    if [[ -z $rank ]]; then
+        rank=$(basename "$log" .log)
+        if [[ $rank =~ _([0-9]+)$ ]]; then
+            rank=${BASH_REMATCH[1]}
+        else
+            rank="of $(basename "$(dirname "$log")")"  # e.g. "rank of device3"
+        fi
+    fi
+    printf '%s\n' "$rank"
+}
+
+# log_pid LOG: the process id MindSpore prints in its log lines ("[WARNING] ME(1234,...").
+log_pid() {
+    grep -m1 -oE '^\[(DEBUG|INFO|WARNING|ERROR|CRITICAL)\] [A-Z_]+\([0-9]+,' -- "$1" 2>/dev/null | grep -oE '[0-9]+' |
+        head -n 1
+}
+
+# check_finished_logs LOG...: every log shows the same "final weights sha256"; prints the digest. Data-parallel
+# ranks must end with identical weights; a rank that did not print it or differs is reported, and it returns 1.
+check_finished_logs() {
+    local log digest first="" status=0
+    for log in "$@"; do
+        digest=$(grep -m1 -oE 'final weights sha256 [0-9a-f]+' -- "$log" 2>/dev/null | awk '{print $4}')
+        if [[ -z $digest ]]; then
+            echo "error: rank $(log_rank "$log") exited without finishing training; log: $log" >&2
+            status=1
+        elif [[ -z $first ]]; then
+            first=$digest
+        elif [[ $digest != "$first" ]]; then
+            echo "error: rank $(log_rank "$log") ended with different weights (sha256 $digest, not $first):" \
+                "the ranks diverged; log: $log" >&2
+            status=1
+        fi
+    done
+    [[ $status == 0 && -n $first ]] && echo "all $# local rank(s) finished with identical weights (sha256 $first)"
+    return $status
+}
+
+# report_worker_failures LAUNCHER_LOG LOG...: after a failed msrun/mpirun job, name each rank that failed by
+# itself (its error line and log) and each rank that was stopped because of it. Always returns 1.
+report_worker_failures() {
+    local launcher_log=$1 log err pid rank failed=0 stopped=()
+    shift
+    local bad_pids=""
+    if [[ -f $launcher_log ]]; then
+        # msrun: "Worker process 1234 exit with exception. Error code: 2."
+        bad_pids=$(grep -oE 'Worker process [0-9]+ exit with exception' -- "$launcher_log" | awk '{print $3}')
+    fi
+    for log in "$@"; do
+        rank=$(log_rank "$log")
+        err=$(first_error "$log")
+        pid=$(log_pid "$log")
+        if [[ -n $err ]]; then
+            echo "error: rank $rank failed: $err" >&2
+            echo "       log: $log" >&2
+            failed=$((failed + 1))
+        elif [[ -n $pid ]] && grep -qx -- "$pid" <<< "$bad_pids"; then
+            echo "error: rank $rank failed (process $pid exited abnormally, see the end of its log)" >&2
+            echo "       log: $log" >&2
+            failed=$((failed + 1))
+        elif ! grep -q 'final weights sha256' -- "$log" 2>/dev/null; then
+            stopped+=("$rank")
+        fi
+    done
+    if ((failed == 0)); then
+        echo "error: the job failed but no worker log names an error; see $launcher_log and the logs: $*" >&2
+    fi
+    if ((${#stopped[@]})); then
+        echo "note: rank(s) ${stopped[*]} did not finish: stopped after the failure above" >&2
+    fi
+    return 1
+}
+
+# ------------------------------------------------------------------ msrun (dynamic cluster)
+# msrun_settings LOCAL_DEFAULT TOTAL_DEFAULT: reads WORKER_NUM (total processes over all nodes), LOCAL_WORKER_NUM
+# (processes on this node), NODE_RANK (this node's index, needed with several nodes), MASTER_ADDR and
+# MASTER_PORT (node 0's scheduler) into MS_TOTAL, MS_LOCAL, MS_NODE_RANK, MS_MASTER_ADDR, MS_MASTER_PORT.
+msrun_settings() {
+    MS_LOCAL=$(check_int LOCAL_WORKER_NUM "${LOCAL_WORKER_NUM:-$1}" 1) || exit 2
+    MS_TOTAL=$(check_int WORKER_NUM "${WORKER_NUM:-$2}" 1) || exit 2
+    MS_MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
+    MS_MASTER_PORT=$(check_int MASTER_PORT "${MASTER_PORT:-8118}" 1024 65535) || exit 2
+    if [[ -z $MS_MASTER_ADDR || $MS_MASTER_ADDR =~ [[:space:]] ]]; then
+        fail_setup "MASTER_ADDR must be a host name or IP address, got '$MS_MASTER_ADDR'"
+    fi
+    if ((MS_LOCAL > MS_TOTAL)); then
+        fail_setup "LOCAL_WORKER_NUM ($MS_LOCAL) exceeds WORKER_NUM ($MS_TOTAL), the total over all nodes"
+    fi
+    if ((MS_LOCAL == MS_TOTAL)); then
+        MS_NODE_RANK=$(check_int NODE_RANK "${NODE_RANK:-0}" 0 0) || exit 2
+        return 0
+    fi
+    if ((MS_TOTAL % MS_LOCAL)); then
+        fail_setup "WORKER_NUM ($MS_TOTAL) must be a multiple of LOCAL_WORKER_NUM ($MS_LOCAL): every node runs" \
+            "the same number of workers"
+    fi
+    [[ -n ${NODE_RANK:-} ]] || fail_setup "several nodes (WORKER_NUM $MS_TOTAL > LOCAL_WORKER_NUM $MS_LOCAL):" \
+        "set NODE_RANK to this node's index, 0 to $((MS_TOTAL / MS_LOCAL - 1)) (0 runs the scheduler)"
+    MS_NODE_RANK=$(check_int NODE_RANK "$NODE_RANK" 0 $((MS_TOTAL / MS_LOCAL - 1))) || exit 2
+    if [[ -z ${MASTER_ADDR:-} ]]; then
+        fail_setup "several nodes: set MASTER_ADDR to the address of node 0 (NODE_RANK=0), the same on every node"
+    fi
+}
+
+# run_msrun OUTPUT_PATH: runs TRAIN_CMD on MS_LOCAL workers of this node with msrun, from OUTPUT_PATH, logs
+# in OUTPUT_PATH/log/ (worker_<rank>.log, scheduler.log on node 0) and msrun's own output in
+# OUTPUT_PATH/msrun.log; reports the failed ranks. Extra environment (VAR=value) comes from ENV_PREFIX.
+run_msrun() {
+    local output=$1 msrun
+    local log_dir="$output/log"
+    need_plain_python msrun
+    if [[ -x $(dirname "$PYTHON")/msrun ]]; then
+        msrun=("$(dirname "$PYTHON")/msrun")
+    else
+        msrun=("$PYTHON" -m mindspore.parallel.cluster.run)
+    fi
+    local first_local=$((MS_NODE_RANK * MS_LOCAL))
+    local cmd=("${msrun[@]}" "--worker_num=$MS_TOTAL" "--local_worker_num=$MS_LOCAL" "--node_rank=$MS_NODE_RANK"
+        "--master_addr=$MS_MASTER_ADDR" "--master_port=$MS_MASTER_PORT" "--log_dir=$log_dir" "--join=True"
+        "--tail_worker_log=$first_local" "${TRAIN_CMD[@]}")
+    if is_dry_run; then
+        print_command "${ENV_PREFIX[@]}" -- "${cmd[@]}"
+        return 0
+    fi
+    export_env
+    rm -f -- "$log_dir"/worker_*.log "$log_dir/scheduler.log"
+    echo "msrun: $MS_LOCAL of $MS_TOTAL worker(s) on node $MS_NODE_RANK, scheduler $MS_MASTER_ADDR:$MS_MASTER_PORT;" \
+        "logs in $log_dir, msrun output in $output/msrun.log"
+    (cd "$output" && exec "${cmd[@]}") 2>&1 | tee "$output/msrun.log"
+    local status=${PIPESTATUS[0]}
+    local logs=()
+    local rank
+    for ((rank = first_local; rank < first_local + MS_LOCAL; rank++)); do
+        logs+=("$log_dir/worker_$rank.log")
+    done
+    if ((status != 0)); then
+        echo "error: distributed training failed (msrun exit code $status)" >&2
+        report_worker_failures "$output/msrun.log" "${logs[@]}"
+        return 1
+    fi
+    check_finished_logs "${logs[@]}"
+}
+
+# ------------------------------------------------------------------ one process, or one process per card
+# export_env: exports the VAR=value entries of ENV_PREFIX.
+export_env() {
+    local var
+    for var in "${ENV_PREFIX[@]}"; do
+        export "${var?}"
+    done
+}
+
+# run_single OUTPUT_PATH: PYTHON TRAIN_CMD from OUTPUT_PATH, output on the console and in OUTPUT_PATH/train.log.
+run_single() {
+    local output=$1
+    local log="$output/train.log" cmd=("$PYTHON" "${TRAIN_CMD[@]}")
+    if is_dry_run; then
+        print_command "${ENV_PREFIX[@]}" -- "${cmd[@]}"
+        return 0
+    fi
+    export_env
+    echo "training; log: $log"
+    (cd "$output" && exec "${cmd[@]}") 2>&1 | tee "$log"
+    local status=${PIPESTATUS[0]}
+    if ((status != 0)); then
+        echo "error: training failed (exit code $status): $(first_error "$log")" >&2
+        echo "       log: $log" >&2
+        return 1
+    fi
+}
+
+RANK_PIDS=()
+RANK_NAMES=()
+RANK_LOGS=()
+
+# start_rank NAME DIR LOG VAR=value... -- CMD...: CMD in the background from DIR with the variables exported,
+# output to LOG; recorded for wait_ranks.
+start_rank() {
+    local name=$1 dir=$2 log=$3
+    shift 3
+    local env=()
+    while (($#)) && [[ $1 != -- ]]; do
+        env+=("$1")
+        shift
+    done
+    shift
+    (cd "$dir" && exec env "${env[@]}" "$@") > "$log" 2>&1 &
+    RANK_PIDS+=("$!")
+    RANK_NAMES+=("$name")
+    RANK_LOGS+=("$log")
+    echo "started $name (pid $!), log: $log"
+}
+
+stop_ranks() {  # [SIGNAL]
+    local pid
+    for pid in "${RANK_PIDS[@]}"; do
+        kill "-${1:-TERM}" "$pid" 2>/dev/null
+    done
+}
+
+# wait_ranks: waits for every started rank. When one fails, it names the rank, its error and its log, stops
+# the others (they would block in collectives) and returns 1; else checks the ranks' final weights agree.
+wait_ranks() {
+    local n=${#RANK_PIDS[@]} i status running failed=0 stopping=0
+    local state=()
+    trap 'stop_ranks; echo "error: interrupted; ranks stopped" >&2; exit 130' INT TERM
+    while :; do
+        running=0
+        for ((i = 0; i < n; i++)); do
+            [[ -n ${state[i]:-} ]] && continue
+            if kill -0 "${RANK_PIDS[i]}" 2>/dev/null; then
+                running=$((running + 1))
+                continue
+            fi
+            wait "${RANK_PIDS[i]}"
+            status=$?
+            state[i]=$status
+            if ((status != 0)) && ((failed == 0 || (status != 143 && status != 137))); then
+                echo "error: ${RANK_NAMES[i]} failed (exit code $status): $(first_error "${RANK_LOGS[i]}")" >&2
+                echo "       log: ${RANK_LOGS[i]}" >&2
+                failed=1
+            elif ((status != 0)); then
+                echo "note: ${RANK_NAMES[i]} was stopped after the failure above; log: ${RANK_LOGS[i]}" >&2
+            fi
+        done
+        ((running == 0)) && break
+        if ((failed)); then
+            # TERM first; what still runs 10 s later gets KILL
+            stopping=$((stopping + 1))
+            if ((stopping > 10)); then stop_ranks KILL; else stop_ranks TERM; fi
+        fi
+        sleep 1
+    done
+    trap - INT TERM
+    ((failed)) && return 1
+    check_finished_logs "${RANK_LOGS[@]}"
+}

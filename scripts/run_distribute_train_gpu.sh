@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Data-parallel SRCNN training on DEVICE_NUM GPUs of this node (NCCL), started with msrun, or with mpirun
+# when LAUNCHER=mpirun.
+set -u -o pipefail
+# shellcheck source=scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+USAGE="usage: $(basename "$0") DEVICE_NUM VISIBLE_DEVICES DATA_PATH OUTPUT_PATH [PRE_TRAINED_PATH]
+  DEVICE_NUM        GPUs on this node, 1-8 (one process each); the global batch is batch_size x all processes
+  VISIBLE_DEVICES   DEVICE_NUM comma-separated GPU ids, e.g. 0,1,2,3 (exported as CUDA_VISIBLE_DEVICES)
+  DATA_PATH         MindRecord made by src/create_dataset.py, or the folder holding it
+  OUTPUT_PATH       checkpoints (rank 0), train_log.jsonl, log/worker_<rank>.log, msrun.log or mpirun.log
+  PRE_TRAINED_PATH  checkpoint to start from (optional)
+environment:
+  TRAIN_ARGS='--train_steps=20'  extra train.py flags       DRY_RUN=1  print the command only
+  LAUNCHER=msrun (default) or mpirun; MPIRUN_ARGS  extra mpirun options (e.g. '--hostfile hosts')
+  WORKER_NUM (processes on all nodes, default DEVICE_NUM), NODE_RANK, MASTER_ADDR, MASTER_PORT
+  (default 8118): msrun on several nodes, run this on each node with NODE_RANK 0..N-1"
+
+check_nargs 4 5 "$@"
+DEVICE_NUM=$(check_int DEVICE_NUM "$1" 1 8) || exit 2
+VISIBLE_DEVICES=$2
+if ! [[ $VISIBLE_DEVICES =~ ^[0-9]+(,[0-9]+)*$ ]]; then
+    fail_usage "VISIBLE_DEVICES must be comma-separated GPU ids like 0,1,2,3, got '$VISIBLE_DEVICES'"
+fi
+IFS=, read -r -a IDS <<< "$VISIBLE_DEVICES"
+if ((${#IDS[@]} != DEVICE_NUM)); then
+    fail_usage "VISIBLE_DEVICES '$VISIBLE_DEVICES' lists ${#IDS[@]} GPU(s) but DEVICE_NUM is $DEVICE_NUM"
+fi
+if [[ $(printf '%s\n' "${IDS[@]}" | sort -n | uniq -d) ]]; then
+    fail_usage "VISIBLE_DEVICES '$VISIBLE_DEVICES' repeats a GPU id"
+fi
+check_exists DATA_PATH "$3"
+DATA_PATH=$(abs_path "$3")
+OUTPUT_PATH=$(abs_path "$4")
+PRE_TRAINED_PATH=""
+if (($# == 5)); then
+    check_file PRE_TRAINED_PATH "$5"
+    PRE_TRAINED_PATH=$(abs_path "$5")
+fi
+if [[ -n ${LOCAL_WORKER_NUM:-} && $LOCAL_WORKER_NUM != "$DEVICE_NUM" ]]; then
+    fail_setup "LOCAL_WORKER_NUM=$LOCAL_WORKER_NUM differs from DEVICE_NUM=$DEVICE_NUM (the GPUs of this node)"
+fi
+LAUNCHER=${LAUNCHER:-msrun}
+case "$LAUNCHER" in
+    msrun) msrun_settings "$DEVICE_NUM" "$DEVICE_NUM" ;;
+    mpirun) TOTAL=$(check_int WORKER_NUM "${WORKER_NUM:-$DEVICE_NUM}" 1) || exit 2 ;;
+    *) fail_setup "LAUNCHER must be msrun or mpirun, got '$LAUNCHER'" ;;
+esac
+find_python
+if [[ $LAUNCHER == mpirun ]]; then
+    need_plain_python mpirun
+    is_dry_run || command -v mpirun >/dev/null 2>&1 || fail_setup "LAUNCHER=mpirun but mpirun is not on PATH" \
+        "(install OpenMPI)"
+fi
+train_command "$DATA_PATH" "$OUTPUT_PATH" "$PRE_TRAINED_PATH" --device_target=GPU --run_distribute=true
+prepare_output OUTPUT_PATH "$OUTPUT_PATH"
+ENV_PREFIX=("CUDA_VISIBLE_DEVICES=$VISIBLE_DEVICES")
+
+if [[ $LAUNCHER == msrun ]]; then
+    run_msrun "$OUTPUT_PATH"
+    exit
+fi
+
+# mpirun: every rank writes log/worker_<rank>.log, like msrun, and drives the GPU of its local rank
+# (DEVICE_ID, an index into CUDA_VISIBLE_DEVICES)
+LOG_DIR="$OUTPUT_PATH/log"
+MPI_EXTRA=()
+if [[ -n ${MPIRUN_ARGS:-} ]]; then
+    read -r -a MPI_EXTRA <<< "$MPIRUN_ARGS"
+fi
+# shellcheck disable=SC2016  # expanded by each rank's shell
+RANK_SHELL='export DEVICE_ID=${OMPI_COMM_WORLD_LOCAL_RANK:-${MPI_LOCALRANKID:-0}}; exec "$0" "$@" > "$SRCNN_LOG_DIR/worker_${OMPI_COMM_WORLD_RANK:-${PMI_RANK:-0}}.log" 2>&1'
+CMD=(mpirun -n "$TOTAL" --allow-run-as-root -x PATH -x CUDA_VISIBLE_DEVICES -x SRCNN_LOG_DIR "${MPI_EXTRA[@]}"
+    bash -c "$RANK_SHELL" python "${TRAIN_CMD[@]}")
+ENV_PREFIX+=("SRCNN_LOG_DIR=$LOG_DIR")
+if is_dry_run; then
+    print_command "${ENV_PREFIX[@]}" -- "${CMD[@]}"
+    exit 0
+fi
+mkdir -p -- "$LOG_DIR"
+rm -f -- "$LOG_DIR"/worker_*.log
+export_env
+echo "mpirun: $TOTAL process(es); logs in $LOG_DIR, mpirun output in $OUTPUT_PATH/mpirun.log"
+(cd "$OUTPUT_PATH" && exec "${CMD[@]}") 2>&1 | tee "$OUTPUT_PATH/mpirun.log"
+STATUS=${PIPESTATUS[0]}
+LOGS=()
+for ((rank = 0; rank < TOTAL; rank++)); do
+    [[ -f $LOG_DIR/worker_$rank.log ]] && LOGS+=("$LOG_DIR/worker_$rank.log")
+done
+if ((STATUS != 0)); then
+    echo "error: distributed training failed (mpirun exit code $STATUS)" >&2
+    report_worker_failures "$OUTPUT_PATH/mpirun.log" "${LOGS[@]}"
+    exit 1
+fi
+check_finished_logs "${LOGS[@]}"

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# SRCNN training on one Ascend device.
+set -u -o pipefail
+# shellcheck source=scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+USAGE="usage: $(basename "$0") DEVICE_ID DATA_PATH OUTPUT_PATH [PRE_TRAINED_PATH]
+  DEVICE_ID         Ascend device to train on, 0-7
+  DATA_PATH         MindRecord made by src/create_dataset.py, or the folder holding it
+  OUTPUT_PATH       checkpoints (ckpt_0/), train_log.jsonl and train.log
+  PRE_TRAINED_PATH  checkpoint to start from (optional)
+environment: TRAIN_ARGS='--train_steps=20 --batch_size=32' extra train.py flags; DRY_RUN=1 print the command only"
+
+check_nargs 3 4 "$@"
+DEVICE_ID=$(check_int DEVICE_ID "$1" 0 7) || exit 2
+check_exists DATA_PATH "$2"
+DATA_PATH=$(abs_path "$2")
+OUTPUT_PATH=$(abs_path "$3")
+PRE_TRAINED_PATH=""
+if (($# == 4)); then
+    check_file PRE_TRAINED_PATH "$4"
+    PRE_TRAINED_PATH=$(abs_path "$4")
+fi
+find_python
+train_command "$DATA_PATH" "$OUTPUT_PATH" "$PRE_TRAINED_PATH" --device_target=Ascend "--device_id=$DEVICE_ID"
+prepare_output OUTPUT_PATH "$OUTPUT_PATH"
+ENV_PREFIX=("DEVICE_ID=$DEVICE_ID" "RANK_ID=0" "RANK_SIZE=1")
+run_single "$OUTPUT_PATH"
