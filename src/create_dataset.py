@@ -118,8 +118,7 @@ def _too_small_reason(sizes, factors, patch_size):
     height, width = sizes[best]
     factor = factors[best]
     how = "after modcrop" if factor >= 1 else f"after downscaling by {factor:g} and modcrop"
-    return (f"too small: {width}x{height} {how}, smaller than one {patch_size}x{patch_size} patch "
-            f"(patch_size {patch_size})")
+    return f"too small: {width}x{height} {how}, one patch needs {patch_size}x{patch_size} (patch_size)"
 
 
 def _process_image(item, scale, patch_size, stride, downscale_factors, spool):
@@ -141,23 +140,25 @@ def _process_image(item, scale, patch_size, stride, downscale_factors, spool):
     return str(path), patch_file, None
 
 
-def _init_worker(parent):
+def _init_worker(parent=None):
     # Ctrl-C in a terminal reaches the whole process group: only the main process reacts (and stops the pool).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # pool.terminate() must just end the worker
-    # If the main process is killed outright (SIGKILL, OOM), idle workers would wait for tasks forever.
+    if parent is None:  # not forked by the main process itself (forkserver)
+        return
+    # If the main process is killed outright (SIGKILL, OOM), idle forked workers would wait for tasks forever.
     with contextlib.suppress(Exception):
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG (Linux)
-    if os.getppid() != parent:
+    if os.getppid() != parent:  # the main process died before prctl took effect
         os._exit(1)
 
 
 @contextlib.contextmanager
 def _signals_deferred():
-    """Hold Ctrl-C / SIGTERM while MindSpore loads, then act on them: an import interrupted halfway crashes the
-    interpreter at exit (MindSpore's atexit hooks run on half-initialised modules)."""
+    """Hold Ctrl-C / SIGTERM during the block, then act on them. Used while MindSpore loads (an import
+    interrupted halfway crashes the interpreter at exit) and while the finished files are moved into place."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -300,7 +301,9 @@ def build_dataset(src_folder, output_folder, scale=2, patch_size=33, stride=14, 
     pool = None
     try:
         workers = max(1, min(int(num_workers), len(paths)))
-        pool = _pool_context().Pool(workers, initializer=_init_worker, initargs=(os.getpid(),))
+        context = _pool_context()
+        parent = os.getpid() if context.get_start_method() == "fork" else None
+        pool = context.Pool(workers, initializer=_init_worker, initargs=(parent,))
         temp_file = temp_folder / name
         spool = temp_folder / "patches"
         spool.mkdir()
@@ -343,9 +346,10 @@ def build_dataset(src_folder, output_folder, scale=2, patch_size=33, stride=14, 
         meta = {"scale": scale, "patch_size": patch_size, "stride": stride, "downscale_factors": factors,
                 "count": stored, "images": used, "skipped": skipped,
                 "src_folder": os.path.abspath(src_folder), "columns": list(MINDRECORD_COLUMNS)}
-        os.replace(f"{temp_file}.db", f"{final}.db")  # the .db names the data file by basename only
-        os.replace(temp_file, final)
-        _write_json_atomic(Path(f"{final}.json"), meta)
+        with _signals_deferred():  # the three files are replaced together (a Ctrl-C here acts after them)
+            os.replace(f"{temp_file}.db", f"{final}.db")  # the .db names the data file by basename only
+            os.replace(temp_file, final)
+            _write_json_atomic(Path(f"{final}.json"), meta)
     except BaseException:
         if pool is not None:
             pool.terminate()

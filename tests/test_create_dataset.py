@@ -96,7 +96,7 @@ def test_patches_equal_the_protocol(images, built):
         np.testing.assert_array_equal(lr[index, 0], lr_up[y:y + PATCH, x:x + PATCH])
         np.testing.assert_array_equal(hr[index, 0], (hr_y[y:y + PATCH, x:x + PATCH] / 255.0).astype(np.float32))
     # the second image's patches follow the first's
-    hr_y_b, lr_up_b = prepare_pair(read_image(images / "b.png"), SCALE)
+    _, lr_up_b = prepare_pair(read_image(images / "b.png"), SCALE)
     np.testing.assert_array_equal(lr[len(positions), 0], lr_up_b[:PATCH, :PATCH])
 
     meta = json.loads((folder / (file.name + ".json")).read_text())
