@@ -19,10 +19,9 @@ usage() {
     printf '%s\n' "$USAGE" >&2
 }
 
-# Bad argument: the message and the usage line, exit 2.
+# Bad argument: one line, the message and the usage line ("error: ... (usage: ...)"), exit 2.
 fail_usage() {
-    echo "error: $*" >&2
-    printf '%s\n' "${USAGE%%$'\n'*}" >&2
+    echo "error: $* (${USAGE%%$'\n'*}; run with --help for details)" >&2
     exit 2
 }
 

@@ -26,9 +26,11 @@ environment: PYTHON (interpreter), LOG_DIR (default ./output/logs)
 USAGE
 }
 
+# A bad argument: one line, "error: <what is wrong> (<the usage line>; ...)", exit 2.
 fail_usage() {
-    echo "${script}: error: $*" >&2
-    usage
+    local line
+    line=$(usage 2>&1 | head -n 1)
+    echo "error: $* (${line}; run with --help for details)" >&2
     exit 2
 }
 

@@ -41,9 +41,11 @@ environment: SCALE=2|3|4 (default 2), DEVICE_TYPE=Ascend|CPU (default Ascend),
 USAGE
 }
 
+# A bad argument: one line, "error: <what is wrong> (<the usage line>; ...)", exit 2.
 fail_usage() {
-    echo "${script}: error: $*" >&2
-    usage
+    local line
+    line=$(usage 2>&1 | head -n 1)
+    echo "error: $* (${line}; run with --help for details)" >&2
     exit 2
 }
 

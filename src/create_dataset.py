@@ -38,6 +38,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from src.checks import check_output_folder  # noqa: E402
 from src.errors import UserError, run_cli  # noqa: E402
 from src.image_io import ImageReadError, list_images, read_image  # noqa: E402
 from src.matlab_functions import imresize  # noqa: E402
@@ -292,7 +293,8 @@ def build_dataset(src_folder, output_folder, scale=2, patch_size=33, stride=14, 
         raise UserError(f"invalid settings: scale={scale}, patch_size={patch_size}, stride={stride}, "
                         f"downscale_factors={factors}")
     start = time.monotonic()
-    paths = list_images(src_folder)
+    paths = list_images(src_folder, key="src_folder")
+    check_output_folder(output_folder, "output_folder")
     output_folder = Path(output_folder)
     name = dataset_file_name(scale, patch_size, stride)
     final = output_folder / name

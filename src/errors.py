@@ -1,4 +1,5 @@
 """One way for every entry point to report a user's mistake: one line on stderr, non-zero exit."""
+import os
 import sys
 
 
@@ -16,4 +17,9 @@ def run_cli(main, argv=None):
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr, flush=True)
         sys.exit(130)
+    except BrokenPipeError:
+        # whoever read stdout has gone (e.g. `eval.py --help | head`): stop quietly, as other command-line
+        # tools do, instead of a traceback; stdout goes to /dev/null so the exit-time flush cannot fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)  # 128 + SIGPIPE, what a shell reports for a tool killed by the broken pipe
     sys.exit(code or 0)

@@ -1,6 +1,7 @@
 """eval.py's work: a checkpoint through MindSpore, scored by the framework-free protocol."""
 import os
 
+from src.checks import check_output_file, check_output_folder
 from src.errors import UserError
 from src.evaluation import evaluate_folder, report
 from src.image_io import list_images
@@ -9,7 +10,12 @@ from src.image_io import list_images
 def resolve_checkpoint(cfg):
     """The checkpoint to use: --checkpoint_path, else the shipped pretrained/srcnn_x<scale>.ckpt."""
     if cfg.checkpoint_path:
-        return cfg.checkpoint_path
+        path = cfg.checkpoint_path
+        if not os.path.exists(path):
+            raise UserError(f"checkpoint_path {path} does not exist")
+        if not os.path.isfile(path):
+            raise UserError(f"checkpoint_path {path} is not a file, expected a .ckpt file")
+        return path
     shipped = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained",
                            f"srcnn_x{cfg.scale}.ckpt")
     if os.path.isfile(shipped):
@@ -30,12 +36,26 @@ def make_predictor(cfg, checkpoint):
     return Predictor(net, cfg.tile_size), meta
 
 
+def receptive_field(arch):
+    """Side of the input window one output pixel of an SRCNN ``arch`` sees: f1 + f2 + f3 - 2."""
+    from src.srcnn import border
+
+    return 2 * border(arch) + 1
+
+
 def run_eval(cfg):
     if not cfg.data_path:
         raise UserError("data_path is empty: give --data_path=FOLDER of images (e.g. Set5)")
-    list_images(cfg.data_path)  # a missing or empty folder fails here, before MindSpore starts
+    # inputs and outputs are checked before MindSpore starts: a missing or empty folder, an output that
+    # cannot be written
+    list_images(cfg.data_path, key="data_path")
+    check_output_file(cfg.output_json, "output_json")
+    check_output_folder(cfg.save_images, "save_images")
     checkpoint = resolve_checkpoint(cfg)
     predict, meta = make_predictor(cfg, checkpoint)
-    result = evaluate_folder(cfg.data_path, cfg.scale, predict, save_images=cfg.save_images or None)
+    arch = predict.net.arch
+    result = evaluate_folder(cfg.data_path, cfg.scale, predict, save_images=cfg.save_images or None,
+                             min_side=receptive_field(arch),
+                             min_side_reason=f"the receptive field of the {arch} network")
     report(result, cfg.output_json, checkpoint=os.path.abspath(checkpoint), arch=predict.net.arch)
     return result

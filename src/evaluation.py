@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from src.errors import UserError
-from src.image_io import ImageReadError, list_images, read_image, write_image
+from src.image_io import ImageReadError, list_images, read_image
 from src.metrics import SSIM_WINDOW, psnr, ssim
-from src.progress import progress
+from src.progress import progress, warn
 from src.protocol import modcrop, prepare_pair, to_uint8
 
 __all__ = ["iter_pairs", "score_image", "summarize", "evaluate_folder", "format_table", "result_line",
-           "write_json", "min_image_side"]
+           "write_json", "min_image_side", "no_usable_images"]
+
 
 def min_image_side(scale):
     """Smallest modcropped side the protocol can score: ``scale`` shaved per border, then an SSIM window."""
@@ -27,9 +28,7 @@ def min_image_side(scale):
 
 
 def _warn(message):
-    if sys.stderr.isatty():
-        sys.stderr.write("\r\033[K")  # clear a progress bar drawn on the same line
-    print(f"warning: {message}", file=sys.stderr, flush=True)
+    warn(message)  # clears a progress bar drawn on the same terminal line
 
 
 def _image_name(path, data_path):
@@ -45,14 +44,25 @@ def _dataset_name(data_path):
     return data_path.parent.name if data_path.is_file() else data_path.name
 
 
-def iter_pairs(data_path, scale, skipped=None, show_progress=False):
-    """Yield ``(name, hr_y, lr_up)`` for every image under ``data_path``, in sorted order.
+def no_usable_images(data_path, skipped, key="data_path"):
+    """The UserError of a run in which every image was skipped."""
+    return UserError(f"{key} {data_path} has no usable images: all {len(skipped)} were skipped "
+                     f"(unreadable or too small, see the warnings above)")
 
-    Unreadable or too small images are reported as ``warning: skipped <path>: <reason>`` on stderr and their
-    paths appended to ``skipped`` (a list) instead of stopping the run.
-    """
+
+def _iter_images(data_path, scale, skipped, show_progress, min_side=0, min_side_reason="", exclude=None):
+    """Yield ``(name, img)`` for every image of ``data_path`` the protocol can score (see iter_pairs), minus
+    those under the folder ``exclude`` (saved results of an earlier run inside the data folder)."""
     paths = list_images(data_path)
-    skipped = [] if skipped is None else skipped
+    if exclude is not None:
+        excluded = Path(exclude).resolve()
+        kept = [p for p in paths if excluded not in p.resolve().parents]
+        if len(kept) < len(paths):
+            print(f"note: ignoring {len(paths) - len(kept)} image(s) under save_images {exclude}", file=sys.stderr)
+        paths = kept
+    protocol_side = min_image_side(scale)
+    needed = max(protocol_side, int(min_side or 0))
+    why = f": {min_side_reason}" if min_side_reason and needed > protocol_side else ""
     desc = f"{_dataset_name(data_path)} x{scale}"
     for path in progress(paths, desc=desc) if show_progress else paths:
         try:
@@ -62,13 +72,26 @@ def iter_pairs(data_path, scale, skipped=None, show_progress=False):
             skipped.append(str(path))
             continue
         cropped = modcrop(img, scale)
-        if min(cropped.shape[:2]) < min_image_side(scale):
+        if min(cropped.shape[:2]) < needed:
             _warn(f"skipped {path}: {img.shape[1]}x{img.shape[0]} is too small for x{scale} "
-                  f"(needs at least {min_image_side(scale)} pixels per side)")
+                  f"(needs at least {needed} pixels per side{why})")
             skipped.append(str(path))
             continue
+        yield _image_name(path, data_path), img
+
+
+def iter_pairs(data_path, scale, skipped=None, show_progress=False, min_side=0, min_side_reason=""):
+    """Yield ``(name, hr_y, lr_up)`` for every image under ``data_path``, in sorted order.
+
+    Unreadable or too small images are reported as ``warning: skipped <path>: <reason>`` on stderr and their
+    paths appended to ``skipped`` (a list) instead of stopping the run. Too small: a modcropped side under
+    ``min_image_side(scale)`` (the protocol's shave and SSIM window) or under ``min_side`` (e.g. the
+    network's receptive field, described by ``min_side_reason`` in the warning).
+    """
+    skipped = [] if skipped is None else skipped
+    for name, img in _iter_images(data_path, scale, skipped, show_progress, min_side, min_side_reason):
         hr_y, lr_up = prepare_pair(img, scale)
-        yield _image_name(path, data_path), hr_y, lr_up
+        yield name, hr_y, lr_up
 
 
 def score_image(sr01, hr_y, lr_up, scale):
@@ -110,26 +133,35 @@ def summarize(images, *, dataset, scale, skipped=()):
     }
 
 
-def evaluate_folder(data_path, scale, predict, *, show_progress=True, save_images=None):
+def evaluate_folder(data_path, scale, predict, *, show_progress=True, save_images=None, min_side=0,
+                    min_side_reason=""):
     """Score ``predict`` on every image under ``data_path`` with the SRCNN_v1 protocol at ``scale``.
 
     ``predict(lr_up)`` gets a float32 HxW array in [0, 1] and must return an array of the same shape.
-    If ``save_images`` is a folder, the super-resolved Y of each image is written there as
-    ``<name>_sr.png``. Returns the dict described in ``summarize``.
+    ``min_side``/``min_side_reason``: see iter_pairs. If ``save_images`` is a folder, each image's result is
+    written there as test.py --mode=degrade does: ``<name>_srcnn_x<scale>.png`` (colour images: SRCNN's Y
+    with the bicubic-degraded Cb/Cr; gray stays gray) and ``<name>_compare_x<scale>.png`` (bicubic | SRCNN |
+    ground truth, with a zoom of the most detailed region). Returns the dict described in ``summarize``.
     """
     scale = int(scale)
     skipped = []
     images = []
-    for name, hr_y, lr_up in iter_pairs(data_path, scale, skipped, show_progress=show_progress):
+    if save_images is not None:
+        from src.upscale import save_scored_images  # upscale imports this module
+
+    for name, img in _iter_images(data_path, scale, skipped, show_progress, min_side, min_side_reason,
+                                  exclude=save_images):
+        hr_y, lr_up = prepare_pair(img, scale)
         sr = np.asarray(predict(lr_up))
         if sr.shape != lr_up.shape:
             raise UserError(f"{name} in {data_path}: the model returned shape {sr.shape}, "
                             f"expected the input's shape {lr_up.shape}")
-        images.append({"name": name, **score_image(sr, hr_y, lr_up, scale)})
+        scores = score_image(sr, hr_y, lr_up, scale)
+        images.append({"name": name, **scores})
         if save_images is not None:
-            write_image(Path(save_images) / f"{name}_sr.png", to_uint8(sr))
+            save_scored_images(save_images, name, scale, img, sr, lr_up, scores)
     if not images:
-        raise UserError(f"data folder {data_path} has no readable images ({len(skipped)} skipped)")
+        raise no_usable_images(data_path, skipped)
     return summarize(images, dataset=_dataset_name(data_path), scale=scale, skipped=skipped)
 
 

@@ -17,6 +17,7 @@ import tempfile
 
 import numpy as np
 
+from src.checks import check_output_file
 from src.errors import UserError
 
 EXTENSIONS = {"MINDIR": ".mindir", "AIR": ".air", "ONNX": ".onnx"}
@@ -190,6 +191,7 @@ def run_export(cfg):
     path = output_path(cfg.file_name, file_format)
     if os.path.isdir(path):
         raise UserError(f"file_name {cfg.file_name}: {path} is a folder, expected a model file name")
+    check_output_file(path, "file_name")  # before MindSpore loads
     size = _static_size(cfg)
 
     from src.device import init_context

@@ -148,19 +148,20 @@ def _has_image_extension(path):
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def list_images(folder, recursive=True):
+def list_images(folder, recursive=True, key="data folder"):
     """Image files (by extension, case-insensitive) under ``folder``, sorted by relative path.
 
     A single image file is returned as ``[file]``. Hidden files and folders are skipped. Raises UserError if
-    the folder does not exist, is not a folder, or holds no images.
+    the folder does not exist, is not a folder, or holds no images; the message starts with ``key`` (the
+    config key the folder came from, e.g. ``data_path``).
     """
     folder = Path(folder)
     if not folder.exists():
-        raise UserError(f"data folder {folder} does not exist")
+        raise UserError(f"{key} {folder} does not exist")
     if folder.is_file() and _has_image_extension(folder):
         return [folder]
     if not folder.is_dir():
-        raise UserError(f"data folder {folder} is not a folder")
+        raise UserError(f"{key} {folder} is not a folder (or an image file: {', '.join(IMAGE_EXTENSIONS)})")
 
     found = []
     seen_dirs = set()
@@ -178,7 +179,7 @@ def list_images(folder, recursive=True):
             break
         dirs[:] = [d for d in dirs if not d.startswith('.')]
     if not found:
-        raise UserError(f"data folder {folder} has no images ({', '.join(IMAGE_EXTENSIONS)})")
+        raise UserError(f"{key} {folder} has no images ({', '.join(IMAGE_EXTENSIONS)})")
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
 
 

@@ -35,8 +35,9 @@ def read_checkpoint(path):
     try:
         entries = ms.load_checkpoint(path)
     except (ValueError, RuntimeError, OSError, TypeError) as err:
-        raise UserError(f"checkpoint {path} is not a readable MindSpore checkpoint "
-                        f"({str(err).splitlines()[0][:120]})") from None
+        size = os.path.getsize(path)
+        raise UserError(f"checkpoint {path} is not a readable MindSpore checkpoint (truncated or corrupt, "
+                        f"{size} bytes)") from None
     return {k: (v if isinstance(v, str) else v.asnumpy()) for k, v in entries.items()}
 
 

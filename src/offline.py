@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from src.checks import check_output_file, check_output_folder
 from src.errors import UserError
-from src.evaluation import iter_pairs, report, score_image, summarize, write_json
+from src.evaluation import iter_pairs, no_usable_images, report, score_image, summarize, write_json
 from src.image_io import list_images
 from src.model_utils.config import DEFAULT_CONFIG_PATH
 
@@ -42,7 +43,7 @@ def image_names(data_path):
     files share a name (e.g. a.png and a.jpg), since their results could not be told apart."""
     data_path = Path(data_path)
     names = {}
-    for path in list_images(data_path):
+    for path in list_images(data_path, key="data_path"):
         name = path.stem if path == data_path else path.relative_to(data_path).with_suffix("").as_posix()
         if name in names:
             raise UserError(f"{names[name]} and {path} have the same name {name!r}: rename one of them")
@@ -66,7 +67,7 @@ def evaluate_model(data_path, scale, predict, output_json="", **extra):
                             f"expected the input's shape {lr_up.shape}")
         images.append({"name": name, **score_image(sr, hr_y, lr_up, scale)})
     if not images:
-        raise UserError(f"data folder {data_path} has no readable images ({len(skipped)} skipped)")
+        raise no_usable_images(data_path, skipped)
     result = summarize(images, dataset=dataset_name(data_path), scale=scale, skipped=skipped)
     report(result, output_json, **extra)
     return result
@@ -90,11 +91,12 @@ def run_preprocess(cfg):
     output_path = Path(_require(cfg.output_path, "output_path", "FOLDER"))
     scale = int(cfg.scale)
     names = image_names(data_path)
+    check_output_folder(output_path, "output_path")  # before the images are processed
     skipped, pairs = [], []
     for name, _, lr_up in iter_pairs(data_path, scale, skipped, show_progress=True):
         pairs.append((name, lr_up))
     if not pairs:
-        raise UserError(f"data folder {data_path} has no readable images ({len(skipped)} skipped)")
+        raise no_usable_images(data_path, skipped)
     files = {}
     for name, _ in pairs:
         other = files.setdefault(bin_name(name), name)
@@ -164,7 +166,8 @@ def read_meta(preprocess_path):
         with open(path, encoding="utf-8") as handle:
             meta = json.load(handle)
     except FileNotFoundError:
-        raise UserError(f"{path} does not exist: give --preprocess_path=the output_path of preprocess.py") from None
+        raise UserError(f"preprocess_path {path} does not exist: give --preprocess_path=the output_path of "
+                        f"preprocess.py (the folder holding {META_FILE})") from None
     except (OSError, ValueError) as err:
         raise UserError(f"{path} is not a readable preprocess {META_FILE} ({err})") from None
     keys = ("scale", "height", "width", "images")
@@ -180,6 +183,8 @@ def run_postprocess(cfg, preprocess_path):
     result_path = Path(_require(cfg.result_path, "result_path", "FOLDER of model outputs (<name>_0.bin)"))
     if not result_path.is_dir():
         raise UserError(f"result_path {result_path} does not exist or is not a folder")
+    list_images(data_path, key="data_path")
+    check_output_file(cfg.output_json, "output_json")
     scale = int(cfg.scale)
     if int(meta["scale"]) != scale:
         if cfg.source("scale") == DEFAULT_CONFIG_PATH:  # not given: take the preprocessed one
@@ -208,7 +213,7 @@ def run_postprocess(cfg, preprocess_path):
         sr = data.reshape(height, width)[:hr_y.shape[0], :hr_y.shape[1]]
         images.append({"name": name, **score_image(sr, hr_y, lr_up, scale)})
     if not images:
-        raise UserError(f"data folder {data_path} has no readable images ({len(skipped)} skipped)")
+        raise no_usable_images(data_path, skipped)
     result = summarize(images, dataset=dataset_name(data_path), scale=scale, skipped=skipped)
     report(result, cfg.output_json, result_path=str(result_path.resolve()))
     return result

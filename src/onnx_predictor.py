@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 
+from src.checks import check_output_file
 from src.errors import UserError
 from src.image_io import list_images
 from src.offline import ImageSizeError, evaluate_model
@@ -85,7 +86,8 @@ class OnnxPredictor:
 def run_eval_onnx(cfg):
     if not cfg.data_path:
         raise UserError("data_path is empty: give --data_path=FOLDER of images (e.g. Set5)")
-    list_images(cfg.data_path)  # a missing or empty folder fails before the model loads
+    list_images(cfg.data_path, key="data_path")  # a missing or empty folder fails before the model loads
+    check_output_file(cfg.output_json, "output_json")
     predict = OnnxPredictor(cfg.onnx_path, cfg.device_target, cfg.device_id)
     return evaluate_model(cfg.data_path, cfg.scale, predict, cfg.output_json,
                           onnx_model=os.path.abspath(cfg.onnx_path), providers=predict.providers)

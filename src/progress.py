@@ -2,7 +2,7 @@
 import sys
 import time
 
-__all__ = ["progress"]
+__all__ = ["progress", "warn"]
 
 _BAR_WIDTH = 24
 _MIN_REDRAW_SECONDS = 0.1  # redrawing on every item would cost more than fast items themselves
@@ -24,6 +24,14 @@ def _line(desc, done, total, elapsed):
         eta = _clock((total - done) / rate) if rate > 0 and done < total else "--:--"
         return f"{prefix}[{bar}] {done}/{total} {rate:.2f} it/s ETA {eta}"
     return f"{prefix}{done} {rate:.2f} it/s elapsed {_clock(elapsed)}"
+
+
+def warn(message):
+    """``warning: <message>`` on stderr, on a line of its own even while a progress bar is drawn there."""
+    stream = sys.stderr
+    if hasattr(stream, "isatty") and stream.isatty():
+        stream.write("\r\033[K")  # clear the bar; it is redrawn below the warning
+    print(f"warning: {message}", file=stream, flush=True)
 
 
 def progress(iterable, total=None, desc=""):

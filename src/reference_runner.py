@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from src.checks import check_output_file, check_output_folder
 from src.errors import UserError
 from src.offline import ImageSizeError
 
@@ -203,6 +204,13 @@ def main(argv):
     if opts.get("help"):
         print(USAGE, end="")
         return 0
+    if opts.get("data_path"):
+        from src.image_io import list_images
+
+        list_images(opts["data_path"], key="--data_path")  # before MindSpore loads
+        check_output_file(opts["output_json"], "--output_json")
+    elif not opts["print_input_shape"]:
+        check_output_folder(opts["result_path"], "--result_path")
     model = MindirModel(opts["mindir_path"])
     if opts["print_input_shape"]:
         if model.dynamic:
@@ -212,10 +220,8 @@ def main(argv):
     if opts["device_type"] == "Ascend":
         print("note: the reference runner runs on CPU (--device_type=Ascend ignored)", file=sys.stderr)
     if opts.get("data_path"):
-        from src.image_io import list_images
         from src.offline import evaluate_model
 
-        list_images(opts["data_path"])
         evaluate_model(opts["data_path"], int(opts["scale"]), model.predict, opts["output_json"],
                        mindir_model=os.path.abspath(model.path))
         return 0

@@ -28,6 +28,25 @@ class Trainer:
         self.log_path = os.path.join(cfg.output_path, "train_log.jsonl")
 
     # ------------------------------------------------------------------ set-up
+    def check_paths(self):
+        """The paths of the configuration, checked before the data and the network load (nothing is created)."""
+        cfg = self.cfg
+        from src.checks import check_output_folder
+
+        if not cfg.data_path:
+            raise UserError("data_path is empty: give --data_path=FILE.mindrecord or the folder holding it "
+                            "(made by src/create_dataset.py)")
+        if not cfg.output_path:
+            raise UserError("output_path is empty: give --output_path=FOLDER for checkpoints and logs")
+        check_output_folder(cfg.output_path, "output_path")
+        if cfg.pre_trained_path and not os.path.isfile(cfg.pre_trained_path):
+            what = "is not a file" if os.path.exists(cfg.pre_trained_path) else "does not exist"
+            raise UserError(f"pre_trained_path {cfg.pre_trained_path} {what}: give a .ckpt file or leave it empty")
+        if cfg.validation_path:
+            from src.image_io import list_images
+
+            list_images(cfg.validation_path, key="validation_path")
+
     def setup(self):
         cfg = self.cfg
         import mindspore as ms
@@ -190,9 +209,12 @@ class Trainer:
         from src.inference import Predictor
         from src.network import build_network, inference_padding
 
-        pairs = list(iter_pairs(self.cfg.validation_path, self.cfg.scale))
+        skipped = []
+        pairs = list(iter_pairs(self.cfg.validation_path, self.cfg.scale, skipped))
         if not pairs:
-            raise UserError(f"validation_path {self.cfg.validation_path} has no usable images")
+            from src.evaluation import no_usable_images
+
+            raise no_usable_images(self.cfg.validation_path, skipped, key="validation_path")
         cfg = self.cfg
         eval_net = build_network(cfg.arch, cfg.n1, cfg.n2, inference_padding(cfg.padding), cfg.device_target,
                                  training=False)
@@ -210,6 +232,7 @@ class Trainer:
     # ------------------------------------------------------------------ loop
     def run(self):
         cfg = self.cfg
+        self.check_paths()
         self.setup()
         validate = self._validator()
         is_main = self.rank == 0

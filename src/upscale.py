@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from src.checks import check_output_file, check_output_folder
 from src.errors import UserError
 from src.evaluation import min_image_side, report, score_image, summarize
 from src.image_io import ImageReadError, list_images, read_image, write_image
 from src.matlab_functions import imresize, rgb2ycbcr, ycbcr2rgb
-from src.progress import progress
+from src.progress import progress, warn
 from src.protocol import degrade, modcrop, prepare_pair, to_uint8
 
 PAD = 8  # pixels around and between the panels of a comparison image
@@ -52,17 +53,40 @@ def upscale_image(img, scale, predict):
     return _ycc_to_rgb(sr, up[..., 1], up[..., 2]), _ycc_to_rgb(up[..., 0], up[..., 1], up[..., 2])
 
 
+def degraded_colour(img, scale, sr, lr_up):
+    """(SRCNN, bicubic, ground truth) uint8 images for a ground-truth ``img`` whose protocol input ``lr_up``
+    (``prepare_pair``) the network turned into the Y ``sr``: colour images get SRCNN's (or bicubic's) Y with
+    the Cb/Cr degraded by the same bicubic down and up; gray images stay gray."""
+    gt = modcrop(img, scale)
+    if gt.ndim == 2:
+        return to_uint8(sr), to_uint8(lr_up), gt
+    ycc = rgb2ycbcr(gt)
+    cb, cr = degrade(ycc[..., 1], scale), degrade(ycc[..., 2], scale)
+    return _ycc_to_rgb(sr, cb, cr), _ycc_to_rgb(lr_up, cb, cr), gt
+
+
 def degrade_image(img, scale, predict):
     """(SRCNN, bicubic, ground truth, scores) for a ground-truth uint8 image, with the eval.py protocol."""
     hr_y, lr_up = prepare_pair(img, scale)
     sr = predict(lr_up)
     scores = score_image(sr, hr_y, lr_up, scale)
-    gt = modcrop(img, scale)
-    if gt.ndim == 2:
-        return to_uint8(sr), to_uint8(lr_up), gt, scores
-    ycc = rgb2ycbcr(gt)
-    cb, cr = degrade(ycc[..., 1], scale), degrade(ycc[..., 2], scale)
-    return _ycc_to_rgb(sr, cb, cr), _ycc_to_rgb(lr_up, cb, cr), gt, scores
+    return (*degraded_colour(img, scale, sr, lr_up), scores)
+
+
+def degrade_panels(sr, bicubic, gt, scores):
+    """The comparison panels of a scored image: bicubic | SRCNN (with their PSNR) | ground truth."""
+    return [(f"bicubic {scores['bicubic_psnr']:.2f} dB", bicubic), (f"SRCNN {scores['psnr']:.2f} dB", sr),
+            ("ground truth", gt)]
+
+
+def save_scored_images(out_dir, stem, scale, img, sr, lr_up, scores, compare=True):
+    """Write ``<stem>_srcnn_x<scale>.png`` (colour as ``degraded_colour``) and, with ``compare``,
+    ``<stem>_compare_x<scale>.png`` (``degrade_panels`` drawn by ``make_comparison``) under ``out_dir``."""
+    sr_img, bicubic, gt = degraded_colour(img, scale, sr, lr_up)
+    write_image(Path(out_dir) / f"{stem}_srcnn_x{scale}.png", sr_img)
+    if compare:
+        write_image(Path(out_dir) / f"{stem}_compare_x{scale}.png",
+                    make_comparison(degrade_panels(sr_img, bicubic, gt, scores), gt))
 
 
 # ------------------------------------------------------------------ comparison image
@@ -140,7 +164,7 @@ def output_names(paths, input_path, scale):
 def _inputs(input_path, out_dir):
     """The images of ``input_path``, minus any under ``out_dir`` (results of an earlier run when the output
     folder is inside the input folder)."""
-    paths = list_images(input_path)
+    paths = list_images(input_path, key="input_path")
     out_real = out_dir.resolve()
     kept = [p for p in paths if out_real not in p.resolve().parents]
     if not kept:
@@ -151,7 +175,7 @@ def _inputs(input_path, out_dir):
 
 
 def _warn(message):
-    print(f"warning: {message}", file=sys.stderr, flush=True)
+    warn(message)  # clears a progress bar drawn on the same terminal line
 
 
 def run_test(cfg):
@@ -164,6 +188,9 @@ def run_test(cfg):
     if not cfg.output_path:
         raise UserError("output_path is empty: give --output_path=FOLDER for the results")
     scale, degrade_mode = int(cfg.scale), cfg.mode == "degrade"
+    check_output_folder(cfg.output_path, "output_path")
+    if degrade_mode:
+        check_output_file(cfg.output_json, "output_json")  # before any image is written
     out_dir = Path(cfg.output_path)
     paths = _inputs(cfg.input_path, out_dir)
     stems = output_names(paths, cfg.input_path, scale)
@@ -186,8 +213,7 @@ def run_test(cfg):
                 continue
             sr, bicubic, gt, scores = degrade_image(img, scale, predict)
             images.append({"name": stem.as_posix(), **scores})
-            panels = [(f"bicubic {scores['bicubic_psnr']:.2f} dB", bicubic),
-                      (f"SRCNN {scores['psnr']:.2f} dB", sr), ("ground truth", gt)]
+            panels = degrade_panels(sr, bicubic, gt, scores)
             reference = gt
         else:
             sr, bicubic = upscale_image(img, scale, predict)

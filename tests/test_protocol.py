@@ -576,9 +576,14 @@ def test_evaluate_folder_scores_skips_and_saves(tmp_path, capsys):
     for image in result["images"]:
         assert image["psnr"] == image["bicubic_psnr"] and image["ssim"] == image["bicubic_ssim"]
     assert result["psnr"] == pytest.approx(np.mean([i["psnr"] for i in result["images"]]))
+    # an identity model: the saved colour result is the bicubic image (SR Y + degraded Cb/Cr, see test_bad_inputs)
     hr_y, lr_up = prepare_pair(read_image(folder / "a.png"), 3)
-    np.testing.assert_array_equal(read_image(saved / "a_sr.png"), to_uint8(lr_up))
-    assert (saved / "sub" / "b_sr.png").is_file()
+    saved_a = read_image(saved / "a_srcnn_x3.png")
+    assert saved_a.shape == hr_y.shape + (3,)
+    assert np.abs(rgb2ycbcr(saved_a)[..., 0].astype(int) - to_uint8(lr_up)).max() <= 1
+    np.testing.assert_array_equal(read_image(saved / "sub" / "b_srcnn_x3.png"), to_uint8(prepare_pair(
+        read_image(folder / "sub" / "b.bmp"), 3)[1]))  # gray stays gray: exactly the scored Y
+    assert (saved / "a_compare_x3.png").is_file() and (saved / "sub" / "b_compare_x3.png").is_file()
 
     json.dumps(result)  # plain Python types only
 
@@ -590,7 +595,7 @@ def test_evaluate_folder_errors(tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "x.png").write_bytes(b"")
-    with pytest.raises(UserError, match="no readable images"):
+    with pytest.raises(UserError, match="no usable images"):
         evaluate_folder(broken, 2, lambda lr_up: lr_up, show_progress=False)
 
 
