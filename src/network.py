@@ -12,9 +12,10 @@ PARAM_NAMES = ("conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "conv
 
 
 def build_network(arch="9-1-5", n1=64, n2=32, padding="replicate", device_target="CPU", training=True):
-    """The training formulation is the GEMM one on CPU (same parameters; 3-7x faster steps measured, see
-    benchmarks/README.md) and plain nn.Conv2d elsewhere. Inference always uses plain nn.Conv2d, which
-    compiles once for any image size and exports to MINDIR/ONNX."""
+    """The training formulation is the batched-GEMM one on CPU (src/srcnn_gemm.py, same parameters; 1.3-2.7x
+    faster steps than nn.Conv2d, see benchmarks/README.md) and plain nn.Conv2d elsewhere. Inference always
+    builds plain nn.Conv2d, which compiles once for any image size and exports to MINDIR/ONNX; on CPU
+    src.inference.Predictor runs it through its GEMM twin (SRCNNGemmInference, same Parameters)."""
     cls = SRCNNGemm if (training and device_target == "CPU") else SRCNN
     return cls(arch, n1, n2, padding)
 

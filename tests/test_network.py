@@ -97,3 +97,93 @@ def test_checkpoint_errors_name_the_problem(tmp_path):
     good = {p.name: p.asnumpy() for p in SRCNN("9-5-5", 8, 4).trainable_params()}
     with pytest.raises(UserError, match=r"conv1.weight has shape \(8, 1, 9, 9\).*expects \(64, 1, 9, 9\)"):
         load_weights(SRCNN("9-5-5"), good, "y.ckpt")
+
+
+@pytest.mark.parametrize("arch,padding,shape", [("9-1-5", "replicate", (1, 1, 20, 23)),
+                                                ("9-1-5", "valid", (2, 1, 33, 33)),
+                                                ("9-5-5", "replicate", (2, 1, 17, 21)),
+                                                ("9-5-5", "zeros", (1, 1, 13, 9)),
+                                                ("9-5-5", "valid", (2, 1, 19, 24))])
+def test_gemm_formulation_matches_conv2d_at_full_width_and_odd_shapes(arch, padding, shape):
+    plain = SRCNN(arch, padding=padding)
+    fast = SRCNNGemm(arch, padding=padding)
+    randomize(plain, 11)
+    load_weights(fast, {p.name: p.asnumpy() for p in plain.trainable_params()})
+    rng = np.random.default_rng(5)
+    x = ms.Tensor(rng.random(shape).astype(np.float32))
+    target = ms.Tensor(rng.random(shape).astype(np.float32))
+    out_plain, grads_plain = loss_and_grads(plain, x, target)
+    out_fast, grads_fast = loss_and_grads(fast, x, target)
+    assert out_fast.shape == out_plain.shape
+    assert rel_err(out_plain, out_fast) <= 1e-5
+    for name, g_plain, g_fast in zip(PARAM_NAMES, grads_plain, grads_fast):
+        assert rel_err(g_plain, g_fast) <= 1e-5, name
+
+
+@pytest.mark.parametrize("arch,padding", [("9-1-5", "valid"), ("9-5-5", "replicate")])
+def test_gemm_formulation_gradients_stay_float32_under_mixed_precision(arch, padding):
+    net = SRCNNGemm(arch, n1=16, n2=8, padding=padding)
+    amp_net = ms.amp.auto_mixed_precision(net, "O2")
+    x = ms.Tensor(np.random.default_rng(2).random((2, 1, 25, 25)).astype(np.float32))
+
+    def forward(x):
+        return ops.mean(ops.square(amp_net(x).astype(ms.float32)))
+
+    loss, grads = ms.value_and_grad(forward, None, net.trainable_params())(x)
+    assert np.isfinite(loss.asnumpy())
+    assert [g.dtype for g in grads] == [ms.float32] * 6  # the optimizer takes them as they are
+    assert all(np.isfinite(g.asnumpy()).all() for g in grads)
+
+
+@pytest.mark.parametrize("arch,padding", list(itertools.product(ARCHS, ("replicate", "zeros", "valid"))))
+def test_gemm_inference_matches_conv2d_for_any_size_with_one_compilation(arch, padding):
+    from src.srcnn_gemm import SRCNNGemmInference
+
+    plain = SRCNN(arch, n1=16, n2=8, padding=padding)
+    randomize(plain, 4)
+    fast = SRCNNGemmInference(plain)
+    assert [p.name for p in fast.trainable_params()] == list(PARAM_NAMES)  # shared, names kept
+    fast.set_train(False)
+    fast.set_inputs(ms.Tensor(shape=[None, 1, None, None], dtype=ms.float32))
+    rng = np.random.default_rng(9)
+    sizes = [(31, 26), (17, 40)] + ([(1, 1), (2, 3)] if padding != "valid" else [])
+    for size in sizes:
+        x = ms.Tensor(rng.random((1, 1) + size).astype(np.float32))
+        expected = plain(x).asnumpy()
+        got = fast(x).asnumpy()
+        assert got.shape == expected.shape, size
+        assert rel_err(expected, got) <= 1e-5, size
+
+
+def test_predictor_runs_the_gemm_twin_on_cpu_and_sees_weight_updates():
+    from src.inference import Predictor
+    from src.srcnn_gemm import SRCNNGemmInference
+
+    net = SRCNN("9-3-5", n1=16, n2=8, padding="replicate")
+    randomize(net, 6)
+    whole, tiled = Predictor(net), Predictor(net, tile_size=16)
+    assert isinstance(whole.runner, SRCNNGemmInference) and whole.net is net
+    lr_y = np.random.default_rng(8).random((37, 45)).astype(np.float32)
+    for _ in range(2):
+        expected = net(ms.Tensor(lr_y[None, None])).asnumpy()[0, 0]
+        assert rel_err(expected, whole(lr_y)) <= 1e-5
+        assert rel_err(expected, tiled(lr_y)) <= 1e-5
+        randomize(net, 7)  # a training step's update, as the trainer's validation sees it
+
+
+@pytest.mark.parametrize("arch,padding", [("9-1-5", "replicate"), ("9-5-5", "replicate"), ("9-3-5", "zeros")])
+def test_per_shape_gemm_inference_matches_conv2d_and_shares_parameters(arch, padding):
+    from src.srcnn_gemm import SRCNNGemmPerShape
+
+    plain = SRCNN(arch, n1=16, n2=8, padding=padding)
+    randomize(plain, 12)
+    fast = SRCNNGemmPerShape(plain)
+    fast.set_train(False)
+    assert [p.name for p in fast.trainable_params()] == list(PARAM_NAMES)
+    rng = np.random.default_rng(13)
+    for size in ((23, 30), (1, 2)):
+        x = ms.Tensor(rng.random((1, 1) + size).astype(np.float32))
+        assert rel_err(plain(x).asnumpy(), fast(x).asnumpy()) <= 1e-5, size
+    randomize(plain, 14)  # updates of the plain network's Parameters are seen
+    x = ms.Tensor(rng.random((1, 1, 23, 30)).astype(np.float32))
+    assert rel_err(plain(x).asnumpy(), fast(x).asnumpy()) <= 1e-5
