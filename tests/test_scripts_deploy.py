@@ -37,7 +37,9 @@ def test_syntax_and_shellcheck(script):
     assert proc.returncode == 0, proc.stderr
     if shutil.which("shellcheck") is None:
         pytest.skip("shellcheck not installed (apt-get install shellcheck)")
-    proc = subprocess.run(["shellcheck", str(path)], capture_output=True, text=True, check=False)
+    # -x follows the shared file the scripts source (scripts/eval_common.sh)
+    proc = subprocess.run(["shellcheck", "-x", str(path.relative_to(REPO))], cwd=REPO, capture_output=True,
+                          text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
