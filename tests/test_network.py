@@ -3,6 +3,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import src  # noqa: F401
 from src.errors import UserError
@@ -187,3 +189,23 @@ def test_per_shape_gemm_inference_matches_conv2d_and_shares_parameters(arch, pad
     randomize(plain, 14)  # updates of the plain network's Parameters are seen
     x = ms.Tensor(rng.random((1, 1, 23, 30)).astype(np.float32))
     assert rel_err(plain(x).asnumpy(), fast(x).asnumpy()) <= 1e-5
+
+
+_TILED_NETS = {}
+
+
+@settings(max_examples=15, deadline=None)
+@given(height=st.integers(17, 90), width=st.integers(17, 90), tile=st.integers(16, 64),
+       arch=st.sampled_from(["9-1-5", "9-5-5"]), seed=st.integers(0, 2**16))
+def test_tiled_inference_equals_whole_image_for_random_sizes(height, width, tile, arch, seed):
+    """Property: with border(arch) pixels of context, tiles reproduce whole-image inference (float rounding)."""
+    from src.inference import Predictor
+
+    if arch not in _TILED_NETS:
+        net = SRCNN(arch, n1=8, n2=4, padding="replicate")
+        randomize(net, 11)
+        _TILED_NETS[arch] = (Predictor(net), Predictor(net, tile_size=16))
+    whole, tiled = _TILED_NETS[arch]
+    tiled.tile_size = tile
+    lr_y = np.random.default_rng(seed).random((height, width)).astype(np.float32)
+    assert np.abs(whole(lr_y) - tiled(lr_y)).max() <= 1e-6
