@@ -59,6 +59,7 @@ run_logged_eval() {  # NAME ENTRY DESCRIPTION ARGS...
         tail -n 5 "${log}" >&2
         exit "${status}"
     fi
+    grep '^warning: ' "${log}" >&2
     grep '^result ' "${log}" | tail -n 1
     echo "${script}: done; table in ${log}, JSON in ${log_dir}/${name}.json"
 }

@@ -27,4 +27,5 @@ check_device_id "${device_id}"
 check_common "${data_path}" ONNX_MODEL_PATH "${onnx_path}" "${scale}"
 export CUDA_VISIBLE_DEVICES="${device_id}"
 run_logged_eval onnx_eval_gpu eval_onnx.py "${onnx_path} on ${data_path} x${scale} (GPU ${device_id})" \
-    --data_path="${data_path}" --onnx_path="${onnx_path}" --scale="${scale}" --device_target=GPU
+    --data_path="${data_path}" --onnx_path="${onnx_path}" --scale="${scale}" --device_target=GPU \
+    --device_id=0  # the one GPU CUDA_VISIBLE_DEVICES leaves visible
