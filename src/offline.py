@@ -21,7 +21,7 @@ from src.evaluation import iter_pairs, no_usable_images, report, score_image, su
 from src.image_io import list_images
 from src.model_utils.config import DEFAULT_CONFIG_PATH
 
-__all__ = ["ImageSizeError", "evaluate_model", "dataset_name", "image_names", "bin_name", "run_preprocess",
+__all__ = ["ImageSizeError", "check_model_size", "evaluate_model", "dataset_name", "image_names", "bin_name", "run_preprocess",
            "run_postprocess", "DATA_DIR", "META_FILE"]
 
 DATA_DIR = "00_data"
@@ -30,6 +30,15 @@ META_FILE = "meta.json"
 
 class ImageSizeError(UserError):
     """Raised by a predict function whose model cannot take an image of this size (static models)."""
+
+
+def check_model_size(kind, path, model_h, model_w, height, width):
+    """ImageSizeError unless a model of input size model_h x model_w (None = dynamic) takes height x width."""
+    if (model_h is not None and model_h != height) or (model_w is not None and model_w != width):
+        fixed = f"{'any' if model_h is None else model_h}x{'any' if model_w is None else model_w}"
+        raise ImageSizeError(f"the {kind} model {path} has a fixed input size of {fixed} (HxW) but the image is "
+                             f"{height}x{width}; export a dynamic model (image_height=0, image_width=0) to "
+                             "evaluate images of any size")
 
 
 def dataset_name(data_path):

@@ -10,7 +10,7 @@ import numpy as np
 from src.checks import check_output_file
 from src.errors import UserError
 from src.image_io import list_images
-from src.offline import ImageSizeError, evaluate_model
+from src.offline import check_model_size, evaluate_model
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -70,11 +70,7 @@ class OnnxPredictor:
 
     def _check_size(self, height, width):
         model_h, model_w = (d if isinstance(d, int) else None for d in self.input_shape[2:])
-        if (model_h is not None and model_h != height) or (model_w is not None and model_w != width):
-            fixed = f"{model_h if model_h is not None else 'any'}x{model_w if model_w is not None else 'any'}"
-            raise ImageSizeError(f"the ONNX model {self.path} has a fixed input size of {fixed} (HxW) but the "
-                                 f"image is {height}x{width}; export a dynamic model (image_height=0, "
-                                 "image_width=0) to evaluate images of any size")
+        check_model_size("ONNX", self.path, model_h, model_w, height, width)
 
     def __call__(self, lr_y):
         height, width = lr_y.shape

@@ -22,7 +22,7 @@ import numpy as np
 
 from src.checks import check_output_file, check_output_folder
 from src.errors import UserError
-from src.offline import ImageSizeError
+from src.offline import check_model_size
 
 USAGE = """usage: run_infer_reference.py --mindir_path=FILE --input_path=DIR [--result_path=DIR]
                               [--device_type=Ascend|CPU] [--device_id=N]
@@ -144,11 +144,8 @@ class MindirModel:
         return self.cell(self._tensor(x)).asnumpy()
 
     def check_size(self, height, width):
-        model_h, model_w = self.input_shape[2:]
-        if (model_h >= 0 and model_h != height) or (model_w >= 0 and model_w != width):
-            raise ImageSizeError(f"the MINDIR model {self.path} has a fixed input size of {model_h}x{model_w} "
-                                 f"(HxW) but the image is {height}x{width}; export a dynamic model "
-                                 "(image_height=0, image_width=0) to evaluate images of any size")
+        model_h, model_w = (d if d >= 0 else None for d in self.input_shape[2:])
+        check_model_size("MINDIR", self.path, model_h, model_w, height, width)
 
     def predict(self, lr_y):
         """predict(lr_y float32 HxW) -> float32 HxW (the evaluation protocol's interface)."""
