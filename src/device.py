@@ -27,3 +27,22 @@ def init_context(device_target="CPU", device_id=0):
         except RuntimeError as err:
             first = next((line for line in str(err).splitlines() if line.strip()), "")
             raise UserError(f"device_target={device_target} is not available: {first}") from None
+
+
+def describe_host(device_target="CPU"):
+    """One line naming the hardware a run used (for logs and the results table)."""
+    import platform
+
+    import mindspore as ms
+
+    if device_target != "CPU":
+        return f"{device_target}, MindSpore {ms.__version__}"
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            model = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), model)
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (f"CPU {model}, {cores} cores, oneDNN ISA {os.environ.get('ONEDNN_MAX_CPU_ISA', 'default')}, "
+            f"MindSpore {ms.__version__}")

@@ -13,6 +13,9 @@ from src.errors import UserError
 from src.srcnn import border
 
 CKPT_PATTERN = re.compile(r"srcnn-(\d+)\.ckpt$")
+# the settings that decide where a run ends: a resume must use the values the run started with
+RECIPE_KEYS = ("arch", "n1", "n2", "padding", "scale", "lr", "lr_schedule", "min_lr", "batch_size", "epoch_size",
+               "train_steps", "augment", "amp_level", "loss_scale", "seed", "pre_trained_path")
 
 
 def _format_eta(seconds):
@@ -26,6 +29,7 @@ class Trainer:
         self.rank, self.world = 0, 1
         self.ckpt_dir = os.path.join(cfg.output_path, "ckpt_0")
         self.log_path = os.path.join(cfg.output_path, "train_log.jsonl")
+        self.run_config_path = os.path.join(cfg.output_path, "run_config.yaml")
 
     # ------------------------------------------------------------------ set-up
     def check_paths(self):
@@ -167,9 +171,49 @@ class Trainer:
                 found.append((int(match.group(1)), path))
         return sorted(found)
 
+    def _check_recipe(self):
+        """A resumed run must continue the recipe it started with (saved in run_config.yaml)."""
+        if not os.path.exists(self.run_config_path):
+            return
+        import yaml
+
+        with open(self.run_config_path, encoding="utf-8") as handle:
+            saved = yaml.safe_load(handle) or {}
+        for key in RECIPE_KEYS:
+            if key in saved and saved[key] != getattr(self.cfg, key):
+                raise UserError(f"{self.run_config_path}: this run started with {key}={saved[key]!r}, not "
+                                f"{getattr(self.cfg, key)!r} (from {self.cfg.source(key)}); resume with the run's "
+                                f"settings: --config_path={self.run_config_path} --resume=true")
+
+    def _write_run_config(self, host):
+        """Every setting of the run as YAML that --config_path reads back (the resume command)."""
+        import yaml
+
+        values = {k: v for k, v in self.cfg.to_dict().items() if k != "resume"}
+        # the patches' own geometry (create_dataset keys), not the defaults this process happened to have
+        values.update({k: (self.data.meta or {})[k] for k in ("patch_size", "stride") if k in (self.data.meta or {})})
+        header = (f"# SRCNN training run: python train.py --config_path={self.run_config_path} [--resume=true]\n"
+                  f"# data: {self.data.file} ({self.data.count} patches of {self.data.patch_size}x"
+                  f"{self.data.patch_size}); {self.world} device(s); started on {host}\n")
+        tmp = self.run_config_path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(header + yaml.safe_dump(values, sort_keys=False))
+        os.replace(tmp, self.run_config_path)
+
+    def _logged_best(self):
+        """Best validation PSNR already in the (truncated) log: a resumed run keeps srcnn-best.ckpt honest."""
+        best = -math.inf
+        if os.path.exists(self.log_path):
+            with open(self.log_path, encoding="utf-8") as handle:
+                for line in handle:
+                    if line.strip():
+                        best = max(best, json.loads(line).get("val_psnr", -math.inf))
+        return best
+
     def _resume(self):
         import mindspore as ms
 
+        self._check_recipe()
         for step, path in reversed(self.checkpoints()):
             try:
                 state = ms.load_checkpoint(path)
@@ -245,10 +289,22 @@ class Trainer:
                  f"{self.world} device(s) = global batch {cfg.batch_size * self.world}, "
                  f"{self.total_steps} steps ({self.data.steps_per_epoch} per epoch), lr {cfg.lr_schedule} "
                  f"{cfg.lr:g}, device {cfg.device_target}")
+        from src.device import describe_host
+
+        host = describe_host(cfg.device_target)
+        self.log(f"host: {host}")
         if self.start_step >= self.total_steps:
             self.log(f"nothing to do: already at step {self.start_step} of {self.total_steps}")
             return
-        best = -math.inf
+        if is_main:
+            if not (self.start_step and os.path.exists(self.run_config_path)):
+                self._write_run_config(host)
+            if not self.start_step and os.path.exists(self.log_path):
+                os.remove(self.log_path)  # a fresh run does not continue an older run's log
+            with open(self.log_path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"step": self.start_step, "event": "start", "host": host,
+                                         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}) + "\n")
+        best = self._logged_best() if self.start_step else -math.inf
         window_loss, window_start, window_steps = 0.0, time.time(), 0
         run_start = time.time()
         import mindspore as ms

@@ -94,8 +94,24 @@ def test_killed_run_resumes_to_the_same_weights(patches, tmp_path):
     resumed = final_weights(ckpt_dir / "srcnn-final.ckpt")
     for name, value in expected.items():
         np.testing.assert_array_equal(resumed[name], value, err_msg=name)
-    steps_logged = [json.loads(line)["step"] for line in (out / "train_log.jsonl").read_text().splitlines()]
-    assert steps_logged == sorted(set(steps_logged))  # no step logged twice after the resume
+    records = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    steps_logged = [r["step"] for r in records if "loss" in r]
+    assert steps_logged == sorted(set(steps_logged)) == list(range(5, 41, 5))  # each once after the resume
+    assert [r["step"] for r in records if r.get("event") == "start"][0] == 0
+    assert all("cores" in r["host"] for r in records if r.get("event") == "start")
+
+    # the run's settings are saved; a resume that changes the recipe is refused before anything changes
+    run_config = out / "run_config.yaml"
+    saved = run_config.read_text()
+    assert "\nlr: 0.001\n" in saved and "\npatch_size: 21\n" in saved and "\nresume:" not in saved
+    proc = train([f"--data_path={patches}", f"--output_path={out}", "--resume=true", *steps, "--lr=0.01"])
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: {run_config}: this run started with lr=0.001, not 0.01 (from --lr=0.01); resume with the "
+        f"run's settings: --config_path={run_config} --resume=true")
+    proc = train([f"--config_path={run_config}", "--resume=true"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "nothing to do: already at step 40 of 40" in proc.stdout
 
 
 def test_valid_padding_and_mixed_precision_train(patches, tmp_path):
