@@ -3,7 +3,7 @@ import os
 
 from src.checks import check_output_file, check_output_folder
 from src.errors import UserError
-from src.evaluation import evaluate_folder, report
+from src.evaluation import evaluate_folder, file_sha256, report
 from src.image_io import list_images
 
 
@@ -57,5 +57,6 @@ def run_eval(cfg):
     result = evaluate_folder(cfg.data_path, cfg.scale, predict, save_images=cfg.save_images or None,
                              min_side=receptive_field(arch),
                              min_side_reason=f"the receptive field of the {arch} network")
-    report(result, cfg.output_json, checkpoint=os.path.abspath(checkpoint), arch=predict.net.arch)
+    report(result, cfg.output_json, checkpoint=os.path.abspath(checkpoint),
+           checkpoint_sha256=file_sha256(checkpoint), arch=predict.net.arch)
     return result

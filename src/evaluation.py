@@ -4,6 +4,7 @@ Framework-free: the model enters only as ``predict(lr_up) -> sr`` (float32 HxW i
 out), or, for offline outputs, through ``iter_pairs`` + ``score_image`` + ``summarize``.
 """
 import contextlib
+import hashlib
 import json
 import os
 import sys
@@ -19,7 +20,7 @@ from src.progress import progress, warn
 from src.protocol import modcrop, prepare_pair, to_uint8
 
 __all__ = ["iter_pairs", "score_image", "summarize", "evaluate_folder", "format_table", "result_line",
-           "write_json", "min_image_side", "no_usable_images"]
+           "write_json", "file_sha256", "min_image_side", "no_usable_images"]
 
 
 def min_image_side(scale):
@@ -194,6 +195,15 @@ def _json_value(value):
     if isinstance(value, (np.generic, np.ndarray)):
         return value.tolist()
     raise TypeError(f"cannot store {type(value).__name__} in JSON")
+
+
+def file_sha256(path):
+    """Hex digest of a file: which exact checkpoint a result came from."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_json(result, path, **extra):

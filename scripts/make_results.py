@@ -1,0 +1,23 @@
+"""The README results tables from evaluation JSONs (src/results.py).
+
+    python scripts/make_results.py [--evaluate] [--datasets_dir=../shared/datasets]
+
+--evaluate recomputes results/*.json first (bicubic in-process, eval.py on each pretrained/srcnn_x<s>.ckpt).
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import src  # noqa: E402,F401  (CPU kernel setting, before MindSpore loads)
+from src.errors import run_cli  # noqa: E402
+
+
+def main(argv):
+    from src.results import main as run
+
+    return run(argv)
+
+
+if __name__ == "__main__":
+    run_cli(main)

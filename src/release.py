@@ -1,0 +1,107 @@
+"""Packaging a finished training run as a shipped model: pretrained/srcnn_x<scale>.{ckpt,yaml,json}, its
+training log and curves. The checkpoint keeps the weights only (no Adam moments) plus the run's metadata; the
+JSON records what the run cost (steps, training pixels, hours) and where it ran."""
+import argparse
+import json
+import os
+import shutil
+
+import yaml
+
+from src.errors import UserError
+from src.evaluation import file_sha256
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# recipe keys that the checkpoint's own metadata must agree with
+CHECKED = ("arch", "n1", "n2", "padding", "scale", "seed")
+
+
+def read_log(path):
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def training_cost(records, batch_size, patch_size):
+    """(steps, training output Gpix, hours of training steps) from a train_log.jsonl's loss records:
+    each record holds the mean step time of the interval ending at its step (validation excluded)."""
+    seconds, previous, steps = 0.0, 0, 0
+    for record in records:
+        if "loss" in record:
+            seconds += record["ms_per_step"] / 1000 * (record["step"] - previous)
+            previous = steps = record["step"]
+    return steps, steps * batch_size * patch_size ** 2 / 1e9, seconds / 3600
+
+
+def _atomic_copy(source, target):
+    tmp = f"{target}.tmp"
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+
+
+def package(run_dir, recipe_path, out_dir, host=None, note=""):
+    """Write the shipped files for the finished run in ``run_dir`` trained with ``recipe_path``; returns the
+    summary dict."""
+    import mindspore as ms
+
+    from src.network import PARAM_NAMES, read_checkpoint, save_checkpoint
+    from src.plot import plot_training_log
+
+    final = os.path.join(run_dir, "ckpt_0", "srcnn-final.ckpt")
+    log_path = os.path.join(run_dir, "train_log.jsonl")
+    for path, what in ((final, "the run's final checkpoint (is the run finished?)"), (log_path, "the run's log"),
+                       (recipe_path, "the recipe")):
+        if not os.path.isfile(path):
+            raise UserError(f"{path} does not exist: expected {what}")
+    with open(recipe_path, encoding="utf-8") as handle:
+        recipe = yaml.safe_load(handle)
+    entries = read_checkpoint(final)
+    for key in CHECKED + ("total_steps",):
+        recipe_key = "train_steps" if key == "total_steps" else key
+        have = entries.get(key)
+        have = have if isinstance(have, str) else (None if have is None else have.item())
+        if have is not None and recipe.get(recipe_key) is not None and have != recipe[recipe_key]:
+            raise UserError(f"{final} was trained with {key}={have!r} but {recipe_path} says "
+                            f"{recipe_key}={recipe[recipe_key]!r}")
+    records = read_log(log_path)
+    steps, gpix, hours = training_cost(records, recipe["batch_size"], recipe["patch_size"])
+    if steps != recipe["train_steps"]:
+        raise UserError(f"{log_path} ends at step {steps}, the recipe has train_steps={recipe['train_steps']}")
+    hosts = sorted({r["host"] for r in records if r.get("event") == "start"})
+    if host:
+        hosts = [host]
+    if not hosts:
+        raise UserError(f"{log_path} does not name the host it ran on (older log): give --host=...")
+    scale = int(recipe["scale"])
+    stem = os.path.join(out_dir, f"srcnn_x{scale}")
+    os.makedirs(out_dir, exist_ok=True)
+    meta = {k: (entries[k] if isinstance(entries[k], str) else entries[k].item())
+            for k in CHECKED + ("step", "total_steps") if k in entries}
+    meta["recipe"] = f"configs/{os.path.basename(recipe_path)}"
+    weights = [{"name": name, "data": ms.Tensor(entries[name])} for name in PARAM_NAMES]
+    save_checkpoint(weights, stem + ".ckpt", meta)
+    _atomic_copy(recipe_path, stem + ".yaml")
+    _atomic_copy(log_path, stem + "_train_log.jsonl")
+    plot_training_log(stem + "_train_log.jsonl", stem + "_curves.png")
+    digest = file_sha256(stem + ".ckpt")
+    validation = [(r["step"], round(r["val_psnr"], 3)) for r in records if "val_psnr" in r]
+    summary = {"scale": scale, "arch": meta.get("arch"), "steps": steps, "train_gpix": round(gpix, 2),
+               "train_hours": round(hours, 2), "hardware": hosts, "note": note, "sha256": digest,
+               "validation_psnr": validation}
+    tmp = stem + ".json.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(summary, handle, indent=1)
+        handle.write("\n")
+    os.replace(tmp, stem + ".json")
+    return summary
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description="Package a finished training run as pretrained/srcnn_x<scale>.*")
+    parser.add_argument("--run_dir", required=True, help="train.py's output_path of the finished run")
+    parser.add_argument("--recipe", required=True, help="the configs/srcnn_x<scale>.yaml the run used")
+    parser.add_argument("--out_dir", default=os.path.join(REPO, "pretrained"))
+    parser.add_argument("--host", default=None, help="hardware, for logs that predate the host record")
+    parser.add_argument("--note", default="", help="anything a reader of the results should know")
+    args = parser.parse_args(argv)
+    summary = package(args.run_dir, args.recipe, args.out_dir, args.host, args.note)
+    print(json.dumps({k: v for k, v in summary.items() if k != "validation_psnr"}))

@@ -1,0 +1,171 @@
+"""The README's results tables, made from evaluation JSONs (never typed by hand).
+
+``results/bicubic_x<s>_<dataset>.json`` come from the framework-free protocol with the identity as the model;
+``results/srcnn_x<s>_<dataset>.json`` from ``eval.py --output_json`` on the shipped pretrained/srcnn_x<s>.ckpt
+(run as a subprocess: the README's own command). A model's results must name the checkpoint's sha256, so a
+table can never mix a new checkpoint with an old evaluation. The tables go between marker comments in
+README.md and README_CN.md.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+from src.errors import UserError
+from src.evaluation import evaluate_folder, file_sha256, write_json
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCALES = (2, 3, 4)
+DATASETS = ("Set5", "Set14", "BSDS200", "BSD100")
+# Dong et al., TPAMI 2016 (Set5 / Set14 PSNR; the paper gives no SSIM for these rows)
+PAPER = {
+    "paper 9-1-5, 91 images": {("Set5", 2): 36.34, ("Set5", 3): 32.39, ("Set5", 4): 30.09,
+                               ("Set14", 2): 32.18, ("Set14", 3): 29.00, ("Set14", 4): 27.20},
+    "paper 9-5-5, ImageNet": {("Set5", 2): 36.66, ("Set5", 3): 32.75, ("Set5", 4): 30.49,
+                              ("Set14", 2): 32.45, ("Set14", 3): 29.30, ("Set14", 4): 27.50},
+}
+LABELS = {
+    "en": {"dataset": "dataset", "method": "method", "bicubic": "bicubic", "ours": "this repo, 9-1-5, T91",
+           "scale": "scale", "model": "checkpoint", "steps": "steps", "gpix": "training Gpix",
+           "hours": "training time (h)", "hardware": "hardware", "none": "not trained yet"},
+    "cn": {"dataset": "数据集", "method": "方法", "bicubic": "双三次插值", "ours": "本仓库, 9-1-5, T91",
+           "scale": "倍数", "model": "检查点", "steps": "步数", "gpix": "训练像素 (G)",
+           "hours": "训练时长 (小时)", "hardware": "硬件", "none": "尚未训练"},
+}
+BEGIN, END = "<!-- results:begin (scripts/make_results.py writes this part) -->", "<!-- results:end -->"
+
+
+def result_path(results_dir, kind, scale, dataset):
+    return os.path.join(results_dir, f"{kind}_x{scale}_{dataset}.json")
+
+
+def shipped(pretrained_dir, scale):
+    path = os.path.join(pretrained_dir, f"srcnn_x{scale}.ckpt")
+    return path if os.path.isfile(path) else None
+
+
+def evaluate(datasets_dir, results_dir, pretrained_dir, python=sys.executable):
+    """(Re)compute every JSON: bicubic in-process, each shipped model through eval.py."""
+    for scale in SCALES:
+        checkpoint = shipped(pretrained_dir, scale)
+        for dataset in DATASETS:
+            data_path = os.path.join(datasets_dir, dataset)
+            if not os.path.isdir(data_path):
+                raise UserError(f"datasets_dir {datasets_dir} has no {dataset} folder")
+            result = evaluate_folder(data_path, scale, lambda lr_up: lr_up, show_progress=False)
+            write_json(result, result_path(results_dir, "bicubic", scale, dataset))
+            if checkpoint:
+                out = result_path(results_dir, "srcnn", scale, dataset)
+                command = [python, os.path.join(REPO, "eval.py"), f"--data_path={data_path}", f"--scale={scale}",
+                           f"--checkpoint_path={checkpoint}", f"--output_json={out}"]
+                print("$ " + " ".join(command[1:]), flush=True)
+                proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    raise UserError(f"eval.py failed on {dataset} x{scale}: {proc.stderr.strip().splitlines()[-1:]}")
+                print(proc.stdout.strip().splitlines()[-1], flush=True)
+
+
+def _load(path):
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def collect(results_dir, pretrained_dir):
+    """{(method, dataset, scale): (psnr, ssim or None)} and the training summaries per shipped scale."""
+    table, training = {}, {}
+    for scale in SCALES:
+        checkpoint = shipped(pretrained_dir, scale)
+        digest = file_sha256(checkpoint) if checkpoint else None
+        summary = os.path.join(pretrained_dir, f"srcnn_x{scale}.json")
+        if checkpoint and os.path.isfile(summary):
+            training[scale] = _load(summary)
+        for dataset in DATASETS:
+            bicubic = result_path(results_dir, "bicubic", scale, dataset)
+            if not os.path.isfile(bicubic):
+                raise UserError(f"{bicubic} does not exist: run scripts/make_results.py --evaluate")
+            data = _load(bicubic)
+            table[("bicubic", dataset, scale)] = (data["psnr"], data["ssim"])
+            if checkpoint:
+                ours = result_path(results_dir, "srcnn", scale, dataset)
+                if not os.path.isfile(ours):
+                    raise UserError(f"{ours} does not exist: run scripts/make_results.py --evaluate")
+                data = _load(ours)
+                if data.get("checkpoint_sha256") != digest:
+                    raise UserError(f"{ours} was made with another checkpoint than {checkpoint}: run "
+                                    f"scripts/make_results.py --evaluate")
+                table[("ours", dataset, scale)] = (data["psnr"], data["ssim"])
+        for name, values in PAPER.items():
+            for (dataset, paper_scale), value in values.items():
+                if paper_scale == scale:
+                    table[(name, dataset, scale)] = (value, None)
+    return table, training
+
+
+def _cell(entry):
+    if entry is None:
+        return "—"
+    psnr, ssim = entry
+    return f"{psnr:.2f}" if ssim is None else f"{psnr:.2f} / {ssim:.4f}"
+
+
+def markdown(table, training, language="en"):
+    """The PSNR / SSIM table (rows: dataset x method, columns: scales) and the training table."""
+    label = LABELS[language]
+    methods = [("bicubic", label["bicubic"])] + [(name, name) for name in PAPER] + [("ours", label["ours"])]
+    lines = [f"| {label['dataset']} | {label['method']} | " + " | ".join(f"×{s}" for s in SCALES) + " |",
+             "|---|---|" + "---|" * len(SCALES)]
+    for dataset in DATASETS:
+        for key, name in methods:
+            cells = [table.get((key, dataset, s)) for s in SCALES]
+            if key in PAPER and all(c is None for c in cells):
+                continue
+            if key == "ours":
+                cells = [c if c is not None else label["none"] for c in cells]
+                text = [c if isinstance(c, str) else f"**{_cell(c)}**" for c in cells]
+            else:
+                text = [_cell(c) for c in cells]
+            lines.append(f"| {dataset} | {name} | " + " | ".join(text) + " |")
+    lines += ["", f"| {label['scale']} | {label['model']} | {label['steps']} | {label['gpix']} | "
+              f"{label['hours']} | {label['hardware']} |", "|---|---|---|---|---|---|"]
+    for scale in SCALES:
+        info = training.get(scale)
+        if info is None:
+            lines.append(f"| ×{scale} | — | — | — | — | {label['none']} |")
+            continue
+        hardware = "; ".join(info["hardware"]) + (f" ({info['note']})" if info.get("note") else "")
+        lines.append(f"| ×{scale} | `pretrained/srcnn_x{scale}.ckpt` | {info['steps']} | {info['train_gpix']} | "
+                     f"{info['train_hours']} | {hardware} |")
+    return "\n".join(lines)
+
+
+def replace_between_markers(path, body):
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    if text.count(BEGIN) != 1 or text.count(END) != 1:
+        raise UserError(f"{path} must hold the markers {BEGIN} and {END} once each")
+    head, rest = text.split(BEGIN)
+    _, tail = rest.split(END)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(f"{head}{BEGIN}\n{body}\n{END}{tail}")
+    os.replace(tmp, path)
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description="Make the README results tables from evaluation JSONs.")
+    parser.add_argument("--datasets_dir", default=os.environ.get("SRCNN_DATASETS",
+                                                                 os.path.join(REPO, "..", "shared", "datasets")))
+    parser.add_argument("--results_dir", default=os.path.join(REPO, "results"))
+    parser.add_argument("--pretrained_dir", default=os.path.join(REPO, "pretrained"))
+    parser.add_argument("--evaluate", action="store_true", help="recompute the JSONs first (eval.py per model)")
+    parser.add_argument("--readme", nargs="*", default=[os.path.join(REPO, "README.md"),
+                                                         os.path.join(REPO, "README_CN.md")])
+    args = parser.parse_args(argv)
+    if args.evaluate:
+        evaluate(args.datasets_dir, args.results_dir, args.pretrained_dir)
+    table, training = collect(args.results_dir, args.pretrained_dir)
+    for readme in args.readme:
+        language = "cn" if readme.endswith("_CN.md") else "en"
+        replace_between_markers(readme, markdown(table, training, language))
+        print(f"wrote the results tables into {readme}")
