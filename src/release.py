@@ -22,14 +22,14 @@ def read_log(path):
 
 
 def training_cost(records, batch_size, patch_size):
-    """(steps, training output Gpix, hours of training steps) from a train_log.jsonl's loss records:
+    """(steps, training output pixels, seconds of training steps) from a train_log.jsonl's loss records:
     each record holds the mean step time of the interval ending at its step (validation excluded)."""
     seconds, previous, steps = 0.0, 0, 0
     for record in records:
         if "loss" in record:
             seconds += record["ms_per_step"] / 1000 * (record["step"] - previous)
             previous = steps = record["step"]
-    return steps, steps * batch_size * patch_size ** 2 / 1e9, seconds / 3600
+    return steps, steps * batch_size * patch_size ** 2, seconds
 
 
 def _atomic_copy(source, target):
@@ -63,7 +63,7 @@ def package(run_dir, recipe_path, out_dir, host=None, note=""):
             raise UserError(f"{final} was trained with {key}={have!r} but {recipe_path} says "
                             f"{recipe_key}={recipe[recipe_key]!r}")
     records = read_log(log_path)
-    steps, gpix, hours = training_cost(records, recipe["batch_size"], recipe["patch_size"])
+    steps, pixels, seconds = training_cost(records, recipe["batch_size"], recipe["patch_size"])
     if steps != recipe["train_steps"]:
         raise UserError(f"{log_path} ends at step {steps}, the recipe has train_steps={recipe['train_steps']}")
     hosts = sorted({r["host"] for r in records if r.get("event") == "start"})
@@ -84,8 +84,8 @@ def package(run_dir, recipe_path, out_dir, host=None, note=""):
     plot_training_log(stem + "_train_log.jsonl", stem + "_curves.png")
     digest = file_sha256(stem + ".ckpt")
     validation = [(r["step"], round(r["val_psnr"], 3)) for r in records if "val_psnr" in r]
-    summary = {"scale": scale, "arch": meta.get("arch"), "steps": steps, "train_gpix": round(gpix, 2),
-               "train_hours": round(hours, 2), "hardware": hosts, "note": note, "sha256": digest,
+    summary = {"scale": scale, "arch": meta.get("arch"), "steps": steps, "train_pixels": pixels,
+               "train_seconds": round(seconds, 1), "hardware": hosts, "note": note, "sha256": digest,
                "validation_psnr": validation}
     tmp = stem + ".json.tmp"
     with open(tmp, "w", encoding="utf-8") as handle:

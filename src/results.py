@@ -9,8 +9,10 @@ README.md and README_CN.md.
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 from src.errors import UserError
 from src.evaluation import evaluate_folder, file_sha256, write_json
@@ -45,10 +47,33 @@ def shipped(pretrained_dir, scale):
     return path if os.path.isfile(path) else None
 
 
-def evaluate(datasets_dir, results_dir, pretrained_dir, python=sys.executable):
-    """(Re)compute every JSON: bicubic in-process, each shipped model through eval.py."""
+def _run(command):
+    print("$ " + " ".join(command[1:]), flush=True)
+    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise UserError(f"{os.path.basename(command[1])} failed: {last}")
+    return proc.stdout
+
+
+def comparison(image, scale, checkpoint, out_png, python=sys.executable):
+    """bicubic | SRCNN | ground truth of one image (test.py --mode=degrade --compare=true) as ``out_png``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        _run([python, os.path.join(REPO, "test.py"), f"--input_path={image}", f"--output_path={tmp}",
+              f"--scale={scale}", f"--checkpoint_path={checkpoint}", "--mode=degrade", "--compare=true"])
+        made = os.path.join(tmp, f"{os.path.splitext(os.path.basename(image))[0]}_compare_x{scale}.png")
+        shutil.copyfile(made, out_png + ".tmp")
+        os.replace(out_png + ".tmp", out_png)
+
+
+def evaluate(datasets_dir, results_dir, pretrained_dir, comparison_image, python=sys.executable):
+    """(Re)compute every JSON (bicubic in-process, each shipped model through eval.py) and each shipped
+    model's comparison image."""
     for scale in SCALES:
         checkpoint = shipped(pretrained_dir, scale)
+        if checkpoint:
+            comparison(os.path.join(datasets_dir, comparison_image), scale, checkpoint,
+                       os.path.join(pretrained_dir, f"srcnn_x{scale}_comparison.png"), python)
         for dataset in DATASETS:
             data_path = os.path.join(datasets_dir, dataset)
             if not os.path.isdir(data_path):
@@ -57,13 +82,9 @@ def evaluate(datasets_dir, results_dir, pretrained_dir, python=sys.executable):
             write_json(result, result_path(results_dir, "bicubic", scale, dataset))
             if checkpoint:
                 out = result_path(results_dir, "srcnn", scale, dataset)
-                command = [python, os.path.join(REPO, "eval.py"), f"--data_path={data_path}", f"--scale={scale}",
-                           f"--checkpoint_path={checkpoint}", f"--output_json={out}"]
-                print("$ " + " ".join(command[1:]), flush=True)
-                proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
-                if proc.returncode != 0:
-                    raise UserError(f"eval.py failed on {dataset} x{scale}: {proc.stderr.strip().splitlines()[-1:]}")
-                print(proc.stdout.strip().splitlines()[-1], flush=True)
+                stdout = _run([python, os.path.join(REPO, "eval.py"), f"--data_path={data_path}",
+                               f"--scale={scale}", f"--checkpoint_path={checkpoint}", f"--output_json={out}"])
+                print(stdout.strip().splitlines()[-1], flush=True)
 
 
 def _load(path):
@@ -134,8 +155,11 @@ def markdown(table, training, language="en"):
             lines.append(f"| ×{scale} | — | — | — | — | {label['none']} |")
             continue
         hardware = "; ".join(info["hardware"]) + (f" ({info['note']})" if info.get("note") else "")
-        lines.append(f"| ×{scale} | `pretrained/srcnn_x{scale}.ckpt` | {info['steps']} | {info['train_gpix']} | "
-                     f"{info['train_hours']} | {hardware} |")
+        lines.append(f"| ×{scale} | `pretrained/srcnn_x{scale}.ckpt` | {info['steps']} | "
+                     f"{info['train_pixels'] / 1e9:.1f} | {info['train_seconds'] / 3600:.2f} | {hardware} |")
+    for scale in sorted(training):
+        lines += ["", f"×{scale}: ![x{scale} training curves](pretrained/srcnn_x{scale}_curves.png)",
+                  f"![x{scale} comparison](pretrained/srcnn_x{scale}_comparison.png)"]
     return "\n".join(lines)
 
 
@@ -159,11 +183,13 @@ def main(argv):
     parser.add_argument("--results_dir", default=os.path.join(REPO, "results"))
     parser.add_argument("--pretrained_dir", default=os.path.join(REPO, "pretrained"))
     parser.add_argument("--evaluate", action="store_true", help="recompute the JSONs first (eval.py per model)")
+    parser.add_argument("--comparison_image", default=os.path.join("Set5", "butterfly.png"),
+                        help="image (under datasets_dir) of each model's comparison PNG")
     parser.add_argument("--readme", nargs="*", default=[os.path.join(REPO, "README.md"),
                                                          os.path.join(REPO, "README_CN.md")])
     args = parser.parse_args(argv)
     if args.evaluate:
-        evaluate(args.datasets_dir, args.results_dir, args.pretrained_dir)
+        evaluate(args.datasets_dir, args.results_dir, args.pretrained_dir, args.comparison_image)
     table, training = collect(args.results_dir, args.pretrained_dir)
     for readme in args.readme:
         language = "cn" if readme.endswith("_CN.md") else "en"

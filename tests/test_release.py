@@ -1,0 +1,116 @@
+"""Shipping a model for real: a short training run packaged by scripts/package_model.py, evaluated by
+scripts/make_results.py (eval.py subprocesses) into README tables."""
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+from PIL import Image
+
+from tests.conftest import REPO_ROOT
+
+RECIPE = {"scale": 2, "arch": "9-1-5", "n1": 8, "n2": 4, "padding": "replicate", "patch_size": 21, "stride": 10,
+          "batch_size": 8, "lr": 0.001, "lr_schedule": "cosine", "min_lr": 0.00001, "train_steps": 20,
+          "augment": True, "seed": 3, "log_interval": 5, "save_checkpoint_steps": 10, "val_interval": 10}
+
+
+def run(script, *args):
+    return subprocess.run([sys.executable, script, *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, datasets_dir):
+    """(recipe path, run folder) of a finished 20-step run made from three Set5 crops."""
+    root = tmp_path_factory.mktemp("release")
+    images = root / "images"
+    images.mkdir()
+    for name in ("baby", "bird", "head"):
+        with Image.open(datasets_dir / "Set5" / f"{name}.png") as img:
+            img.convert("RGB").crop((40, 40, 136, 136)).save(images / f"{name}.png")
+    recipe = root / "srcnn_x2.yaml"
+    recipe.write_text(yaml.safe_dump(RECIPE))
+    proc = run("src/create_dataset.py", f"--config_path={recipe}", f"--src_folder={images}",
+               f"--output_folder={root / 'data'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = run("train.py", f"--config_path={recipe}", f"--data_path={root / 'data'}", f"--output_path={root / 'run'}",
+               f"--validation_path={datasets_dir / 'Set5'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return recipe, root / "run"
+
+
+def test_package_ships_weights_recipe_log_curves_and_cost(finished_run, tmp_path):
+    recipe, run_dir = finished_run
+    out = tmp_path / "pretrained"
+    proc = run("scripts/package_model.py", f"--run_dir={run_dir}", f"--recipe={recipe}", f"--out_dir={out}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "srcnn_x2.ckpt", "srcnn_x2.json", "srcnn_x2.yaml", "srcnn_x2_curves.png", "srcnn_x2_train_log.jsonl"]
+    import mindspore as ms
+
+    entries = ms.load_checkpoint(str(out / "srcnn_x2.ckpt"))
+    assert not [name for name in entries if "moment" in name]  # weights only, no optimizer state
+    assert entries["conv1.weight"].shape == (8, 1, 9, 9) and entries["recipe"] == "configs/srcnn_x2.yaml"
+    final = ms.load_checkpoint(str(run_dir / "ckpt_0" / "srcnn-final.ckpt"))
+    assert (entries["conv3.weight"].asnumpy() == final["conv3.weight"].asnumpy()).all()
+    summary = json.loads((out / "srcnn_x2.json").read_text())
+    assert summary["steps"] == 20 and summary["train_pixels"] == 20 * 8 * 21 * 21
+    assert summary["train_seconds"] > 0 and "cores" in summary["hardware"][0]
+    assert [step for step, _ in summary["validation_psnr"]] == [10, 20]
+
+
+def test_package_refuses_a_recipe_the_run_did_not_use(finished_run, tmp_path):
+    recipe, run_dir = finished_run
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump(dict(RECIPE, n1=16)))
+    proc = run("scripts/package_model.py", f"--run_dir={run_dir}", f"--recipe={other}", f"--out_dir={tmp_path}/p")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == (f"error: {run_dir / 'ckpt_0' / 'srcnn-final.ckpt'} was trained with n1=8 but "
+                                   f"{other} says n1=16")
+    proc = run("scripts/package_model.py", f"--run_dir={tmp_path}", f"--recipe={recipe}", f"--out_dir={tmp_path}/p")
+    assert proc.returncode == 2
+    assert "srcnn-final.ckpt does not exist: expected the run's final checkpoint" in proc.stderr
+    assert not (tmp_path / "p").exists()
+
+
+def test_results_tables_come_from_eval_json_of_the_shipped_checkpoint(finished_run, tmp_path, datasets_dir):
+    recipe, run_dir = finished_run
+    pretrained = tmp_path / "pretrained"
+    assert run("scripts/package_model.py", f"--run_dir={run_dir}", f"--recipe={recipe}",
+               f"--out_dir={pretrained}").returncode == 0
+    # one small image per benchmark folder keeps the 12 bicubic and 4 eval.py runs short
+    data = tmp_path / "datasets"
+    for dataset, source in (("Set5", "Set5/bird.png"), ("Set14", "Set14/bridge.png"),
+                            ("BSDS200", "Set5/head.png"), ("BSD100", "Set5/baby.png")):
+        (data / dataset).mkdir(parents=True)
+        with Image.open(datasets_dir / source) as img:
+            img.crop((0, 0, 96, 72)).save(data / dataset / "a.png")
+    readmes = []
+    for name in ("README.md", "README_CN.md"):
+        readme = tmp_path / name
+        readme.write_text("intro\n<!-- results:begin (scripts/make_results.py writes this part) -->\nold\n"
+                          "<!-- results:end -->\nrest\n")
+        readmes.append(str(readme))
+    args = [f"--datasets_dir={data}", f"--results_dir={tmp_path / 'results'}", f"--pretrained_dir={pretrained}",
+            "--comparison_image=Set5/a.png", "--readme", *readmes]
+    proc = run("scripts/make_results.py", "--evaluate", *args)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads((tmp_path / "results" / "srcnn_x2_Set5.json").read_text())
+    text = (tmp_path / "README.md").read_text()
+    assert text.startswith("intro\n") and text.endswith("<!-- results:end -->\nrest\n") and "old" not in text
+    row = next(line for line in text.splitlines() if line.startswith("| Set5 | this repo"))
+    assert row.split(" | ")[2] == f"**{result['psnr']:.2f} / {result['ssim']:.4f}**"
+    assert "not trained yet" in row and "| Set5 | paper 9-1-5, 91 images | 36.34 | 32.39 | 30.09 |" in text
+    assert "| Set14 | bicubic |" in text and "| BSD100 | bicubic |" in text
+    assert "尚未训练" in (tmp_path / "README_CN.md").read_text()
+    assert "![x2 comparison](pretrained/srcnn_x2_comparison.png)" in text
+    with Image.open(pretrained / "srcnn_x2_comparison.png") as picture:
+        assert picture.width > 3 * 96  # three panels side by side
+
+    # a new checkpoint makes the old evaluation stale: the tables are refused, not silently mixed
+    (pretrained / "srcnn_x2.ckpt").write_bytes((pretrained / "srcnn_x2.ckpt").read_bytes() + b"\0")
+    proc = run("scripts/make_results.py", *args)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().endswith("was made with another checkpoint than "
+                                        f"{pretrained / 'srcnn_x2.ckpt'}: run scripts/make_results.py --evaluate")
