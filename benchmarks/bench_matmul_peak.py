@@ -6,7 +6,7 @@ inference GFLOP/s are compared against. One JSON line per library.
 
 * numpy: ``a @ b`` with numpy's BLAS and its default threads.
 * mindspore: ops.MatMul in graph mode (oneDNN), ``src.device.init_context('CPU')``; with ``--library=all``
-  once with the project's ISA cap (ONEDNN_MAX_CPU_ISA=AVX2 from src/__init__.py) and once with AVX512_CORE.
+  once with ONEDNN_MAX_CPU_ISA=AVX2 and once with AVX512_CORE (src/__init__.py's default on AVX-512 CPUs).
 * torch (if installed): ``torch.mm`` with 2 threads.
 Each library runs in its own process; GFLOP/s = 2 n^3 / median time.
 """
@@ -90,7 +90,7 @@ def main(argv=None):
         return 0
     import importlib.util
 
-    runs = [["--library=numpy"], ["--library=mindspore"], ["--library=mindspore", "--onednn_isa=AVX512_CORE"]]
+    runs = [["--library=numpy"], ["--library=mindspore", "--onednn_isa=AVX2"], ["--library=mindspore", "--onednn_isa=AVX512_CORE"]]
     if importlib.util.find_spec("torch") is not None:
         runs.append(["--library=torch"])
     for extra in runs:

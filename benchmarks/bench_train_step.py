@@ -198,9 +198,9 @@ def parse_args(argv):
     parser.add_argument("--threads", type=int, default=0,
                         help="kernel threads (0: MindSpore's setting from src.device, 2 for torch)")
     parser.add_argument("--onednn_isa", default="",
-                        help="MindSpore only: ONEDNN_MAX_CPU_ISA for this run (default: the project's, AVX2 "
-                             "from src/__init__.py); e.g. AVX512_CORE. Only for convolution-free variants: "
-                             "with AVX-512 oneDNN runs plain NCHW convolutions with reference kernels")
+                        help="MindSpore only: ONEDNN_MAX_CPU_ISA for this run (default: the project's from "
+                             "src/__init__.py, AVX512_CORE on AVX-512 CPUs); e.g. AVX2. With AVX-512, oneDNN "
+                             "runs plain NCHW convolutions (--variant=plain) with reference kernels")
     parser.add_argument("--runs", type=int, default=1, help="timed runs in this process, one JSON line each")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

@@ -24,8 +24,8 @@ layer 2 is spatial, whose output planes for layer 3 are then padded by concatena
 
 The parameters are SRCNN's own nn.Conv2d parameters, so checkpoints are interchangeable; outputs and all
 gradients match nn.Conv2d to float32 rounding (tests/test_network.py). No convolution primitive is used, so
-the formulation also runs with oneDNN's AVX-512 kernels (which the project caps at AVX2 because of plain
-NCHW convolutions; see benchmarks/README.md).
+the formulation runs with oneDNN's AVX-512 GEMMs (src/__init__.py allows them; plain NCHW convolutions
+would get reference kernels under AVX-512; see benchmarks/README.md).
 
 Classes: ``GemmLayers`` (the layers, static shapes, weights as arguments); ``SRCNNGemm`` (the CPU training
 network); for inference of a plain ``SRCNN`` with its own Parameters: ``SRCNNGemmInference`` (one
