@@ -22,18 +22,20 @@ SCALES = (2, 3, 4)
 DATASETS = ("Set5", "Set14", "BSDS200", "BSD100")
 # Dong et al., TPAMI 2016 (Set5 / Set14 PSNR; the paper gives no SSIM for these rows)
 PAPER = {
-    "paper 9-1-5, 91 images": {("Set5", 2): 36.34, ("Set5", 3): 32.39, ("Set5", 4): 30.09,
-                               ("Set14", 2): 32.18, ("Set14", 3): 29.00, ("Set14", 4): 27.20},
-    "paper 9-5-5, ImageNet": {("Set5", 2): 36.66, ("Set5", 3): 32.75, ("Set5", 4): 30.49,
-                              ("Set14", 2): 32.45, ("Set14", 3): 29.30, ("Set14", 4): 27.50},
+    "paper_915": {("Set5", 2): 36.34, ("Set5", 3): 32.39, ("Set5", 4): 30.09,
+                  ("Set14", 2): 32.18, ("Set14", 3): 29.00, ("Set14", 4): 27.20},
+    "paper_955": {("Set5", 2): 36.66, ("Set5", 3): 32.75, ("Set5", 4): 30.49,
+                  ("Set14", 2): 32.45, ("Set14", 3): 29.30, ("Set14", 4): 27.50},
 }
 LABELS = {
     "en": {"dataset": "dataset", "method": "method", "bicubic": "bicubic", "ours": "this repo, 9-1-5, T91",
            "scale": "scale", "model": "checkpoint", "steps": "steps", "gpix": "training Gpix",
-           "hours": "training time (h)", "hardware": "hardware", "none": "not trained yet"},
+           "hours": "training time (h)", "hardware": "hardware", "none": "not trained yet",
+           "paper_915": "paper 9-1-5, 91 images", "paper_955": "paper 9-5-5, ImageNet"},
     "cn": {"dataset": "数据集", "method": "方法", "bicubic": "双三次插值", "ours": "本仓库, 9-1-5, T91",
            "scale": "倍数", "model": "检查点", "steps": "步数", "gpix": "训练像素 (G)",
-           "hours": "训练时长 (小时)", "hardware": "硬件", "none": "尚未训练"},
+           "hours": "训练时长 (小时)", "hardware": "硬件", "none": "尚未训练",
+           "paper_915": "论文 9-1-5, 91 张图像", "paper_955": "论文 9-5-5, ImageNet"},
 }
 BEGIN, END = "<!-- results:begin (scripts/make_results.py writes this part) -->", "<!-- results:end -->"
 
@@ -133,7 +135,7 @@ def _cell(entry):
 def markdown(table, training, language="en"):
     """The PSNR / SSIM table (rows: dataset x method, columns: scales) and the training table."""
     label = LABELS[language]
-    methods = [("bicubic", label["bicubic"])] + [(name, name) for name in PAPER] + [("ours", label["ours"])]
+    methods = [("bicubic", label["bicubic"])] + [(name, label[name]) for name in PAPER] + [("ours", label["ours"])]
     lines = [f"| {label['dataset']} | {label['method']} | " + " | ".join(f"×{s}" for s in SCALES) + " |",
              "|---|---|" + "---|" * len(SCALES)]
     for dataset in DATASETS:
