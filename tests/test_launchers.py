@@ -222,17 +222,22 @@ def test_dry_run_rank_table(data, tmp_path, rank_table):
 # ---------------------------------------------------------------- failures of real processes
 
 def test_rank_table_launch_reports_each_failed_rank(data, tmp_path, rank_table):
-    """A real launch: on this machine (no Ascend) each train.py stops with a one-line error; the launcher waits
-    for both, names each rank, its device and its log, and exits 1."""
+    """A real launch: on this machine (no Ascend) train.py stops with a one-line error; the launcher names each
+    rank, its device and its log, stops the ranks still running after the first failure, and exits 1. (Which
+    ranks fail by themselves before the launcher stops the rest depends on timing.)"""
     out = tmp_path / "out"
     result = run("run_distribute_train_ascend.sh", data, out, 2, 2, rank_table, timeout=120)
     assert result.returncode == 1, result.stdout + result.stderr
+    failed = 0
     for rank, device in ((0, 2), (1, 3)):
         log = out / f"device{device}" / "train.log"
-        assert f"error: rank {rank} (device {device}) failed (exit code 2): error: device_target=Ascend" \
-               in result.stderr
-        assert f"log: {log}" in result.stderr
-        assert "error: device_target=Ascend" in log.read_text()
+        own = f"error: rank {rank} (device {device}) failed (exit code 2): error: device_target=Ascend"
+        stopped = f"note: rank {rank} (device {device}) was stopped after the failure above; log: {log}"
+        assert (own in result.stderr and f"log: {log}" in result.stderr) or stopped in result.stderr, result.stderr
+        if own in result.stderr:
+            failed += 1
+            assert "error: device_target=Ascend" in log.read_text()
+    assert failed >= 1
 
 
 def test_single_launcher_reports_a_failed_run(data, tmp_path):
