@@ -114,3 +114,28 @@ def test_results_tables_come_from_eval_json_of_the_shipped_checkpoint(finished_r
     assert proc.returncode == 2
     assert proc.stderr.strip().endswith("was made with another checkpoint than "
                                         f"{pretrained / 'srcnn_x2.ckpt'}: run scripts/make_results.py --evaluate")
+
+
+PAPER_915 = {2: (36.34, 32.18), 3: (32.39, 29.00), 4: (30.09, 27.20)}  # Set5, Set14 (TPAMI 2016, 91 images)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_shipped_checkpoint_is_the_default_and_reaches_the_paper(scale, datasets_dir, tmp_path):
+    """eval.py without --checkpoint_path uses pretrained/srcnn_x<scale>.ckpt and, on Set5 and Set14, reaches
+    the paper's 9-1-5 (91 images) figures to 0.02 dB; without a shipped file it says what to give."""
+    shipped = REPO_ROOT / "pretrained" / f"srcnn_x{scale}.ckpt"
+    scores = []
+    for dataset in ("Set5", "Set14"):
+        out = tmp_path / f"{dataset}.json"
+        proc = run("eval.py", f"--data_path={datasets_dir / dataset}", f"--scale={scale}", f"--output_json={out}")
+        if not shipped.exists():
+            assert proc.returncode == 2
+            assert proc.stderr.strip() == (f"error: no checkpoint: give --checkpoint_path=FILE.ckpt (no shipped "
+                                           f"{shipped} either)")
+            return
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        result = json.loads(out.read_text())
+        assert result["checkpoint"] == str(shipped)
+        scores.append(result["psnr"])
+    for score, paper in zip(scores, PAPER_915[scale]):
+        assert score >= paper - 0.02, (scale, scores)
