@@ -30,11 +30,11 @@ PAPER = {
 LABELS = {
     "en": {"dataset": "dataset", "method": "method", "bicubic": "bicubic", "ours": "this repo, 9-1-5, T91",
            "scale": "scale", "model": "checkpoint", "steps": "steps", "gpix": "training Gpix",
-           "hours": "training time (h)", "hardware": "hardware", "none": "not trained yet",
+           "hours": "training wall time (h)", "hardware": "hardware", "none": "not trained yet",
            "paper_915": "paper 9-1-5, 91 images", "paper_955": "paper 9-5-5, ImageNet"},
     "cn": {"dataset": "数据集", "method": "方法", "bicubic": "双三次插值", "ours": "本仓库, 9-1-5, T91",
            "scale": "倍数", "model": "检查点", "steps": "步数", "gpix": "训练像素 (G)",
-           "hours": "训练时长 (小时)", "hardware": "硬件", "none": "尚未训练",
+           "hours": "训练墙钟时间 (小时)", "hardware": "硬件", "none": "尚未训练",
            "paper_915": "论文 9-1-5, 91 张图像", "paper_955": "论文 9-5-5, ImageNet"},
 }
 BEGIN, END = "<!-- results:begin (scripts/make_results.py writes this part) -->", "<!-- results:end -->"
