@@ -1,8 +1,9 @@
 """The README results tables from evaluation JSONs (src/results.py).
 
-    python scripts/make_results.py [--evaluate] [--datasets_dir=../shared/datasets]
+    python scripts/make_results.py [--evaluate [--force]] [--datasets_dir=../shared/datasets]
 
---evaluate recomputes results/*.json first (bicubic in-process, eval.py on each pretrained/srcnn_x<s>.ckpt).
+--evaluate first computes the results/*.json that are missing or were made with another checkpoint (bicubic
+in-process, eval.py on each pretrained/srcnn_x<s>.ckpt); --force recomputes them all.
 """
 import os
 import sys

@@ -68,22 +68,31 @@ def comparison(image, scale, checkpoint, out_png, python=sys.executable):
         os.replace(out_png + ".tmp", out_png)
 
 
-def evaluate(datasets_dir, results_dir, pretrained_dir, comparison_image, python=sys.executable):
-    """(Re)compute every JSON (bicubic in-process, each shipped model through eval.py) and each shipped
-    model's comparison image."""
+def _current(path, digest=None):
+    """An evaluation JSON that need not be redone: it exists and (for a model) names this checkpoint."""
+    return os.path.isfile(path) and (digest is None or _load(path).get("checkpoint_sha256") == digest)
+
+
+def evaluate(datasets_dir, results_dir, pretrained_dir, comparison_image, force=False, python=sys.executable):
+    """Compute the JSONs that are missing or stale (all with ``force``): bicubic in-process, each shipped model
+    through eval.py; and a shipped model's comparison image whenever its evaluation is redone."""
     for scale in SCALES:
         checkpoint = shipped(pretrained_dir, scale)
-        if checkpoint:
+        digest = file_sha256(checkpoint) if checkpoint else None
+        stale = checkpoint and (force or not all(
+            _current(result_path(results_dir, "srcnn", scale, d), digest) for d in DATASETS))
+        if stale:
             comparison(os.path.join(datasets_dir, comparison_image), scale, checkpoint,
                        os.path.join(pretrained_dir, f"srcnn_x{scale}_comparison.png"), python)
         for dataset in DATASETS:
             data_path = os.path.join(datasets_dir, dataset)
             if not os.path.isdir(data_path):
                 raise UserError(f"datasets_dir {datasets_dir} has no {dataset} folder")
-            result = evaluate_folder(data_path, scale, lambda lr_up: lr_up, show_progress=False)
-            write_json(result, result_path(results_dir, "bicubic", scale, dataset))
-            if checkpoint:
-                out = result_path(results_dir, "srcnn", scale, dataset)
+            bicubic = result_path(results_dir, "bicubic", scale, dataset)
+            if force or not _current(bicubic):
+                write_json(evaluate_folder(data_path, scale, lambda lr_up: lr_up, show_progress=False), bicubic)
+            out = result_path(results_dir, "srcnn", scale, dataset)
+            if stale:
                 stdout = _run([python, os.path.join(REPO, "eval.py"), f"--data_path={data_path}",
                                f"--scale={scale}", f"--checkpoint_path={checkpoint}", f"--output_json={out}"])
                 print(stdout.strip().splitlines()[-1], flush=True)
@@ -184,14 +193,16 @@ def main(argv):
                                                                  os.path.join(REPO, "..", "shared", "datasets")))
     parser.add_argument("--results_dir", default=os.path.join(REPO, "results"))
     parser.add_argument("--pretrained_dir", default=os.path.join(REPO, "pretrained"))
-    parser.add_argument("--evaluate", action="store_true", help="recompute the JSONs first (eval.py per model)")
+    parser.add_argument("--evaluate", action="store_true",
+                        help="first compute the JSONs that are missing or made with another checkpoint")
+    parser.add_argument("--force", action="store_true", help="with --evaluate: recompute every JSON")
     parser.add_argument("--comparison_image", default=os.path.join("Set5", "butterfly.png"),
                         help="image (under datasets_dir) of each model's comparison PNG")
     parser.add_argument("--readme", nargs="*", default=[os.path.join(REPO, "README.md"),
                                                          os.path.join(REPO, "README_CN.md")])
     args = parser.parse_args(argv)
     if args.evaluate:
-        evaluate(args.datasets_dir, args.results_dir, args.pretrained_dir, args.comparison_image)
+        evaluate(args.datasets_dir, args.results_dir, args.pretrained_dir, args.comparison_image, args.force)
     table, training = collect(args.results_dir, args.pretrained_dir)
     for readme in args.readme:
         language = "cn" if readme.endswith("_CN.md") else "en"
