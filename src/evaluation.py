@@ -3,17 +3,15 @@
 Framework-free: the model enters only as ``predict(lr_up) -> sr`` (float32 HxW in [0, 1] in, same shape
 out), or, for offline outputs, through ``iter_pairs`` + ``score_image`` + ``summarize``.
 """
-import contextlib
 import hashlib
 import json
-import os
 import sys
-import uuid
 from pathlib import Path
 
 import numpy as np
 
 from src.errors import UserError
+from src.file_io import write_text_atomic
 from src.image_io import ImageReadError, list_images, read_image
 from src.metrics import SSIM_WINDOW, psnr, ssim
 from src.progress import progress, warn
@@ -208,21 +206,8 @@ def file_sha256(path):
 
 def write_json(result, path, **extra):
     """Write ``result`` (plus ``extra`` keys, e.g. checkpoint=...) as JSON, atomically; UserError if unwritable."""
-    path = Path(path)
     text = json.dumps({**result, **extra}, indent=2, default=_json_value) + "\n"
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(temporary, "x", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())  # the rename must never expose a half-written file after a crash
-        os.replace(temporary, path)
-    except OSError as err:
-        raise UserError(f"cannot write results file {path} ({err.strerror or err})") from None
-    finally:
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)  # only left behind if something failed
+    write_text_atomic(path, text, what="results file")
 
 
 def report(result, output_json="", **extra):

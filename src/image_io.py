@@ -3,15 +3,14 @@
 Every benchmark image becomes uint8: HxW for single-channel files (used as Y directly), HxWx3 RGB
 otherwise. A file that cannot be decoded raises ImageReadError with a one-line message naming it.
 """
-import contextlib
 import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from src.errors import UserError
+from src.file_io import write_atomic
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageReadError", "read_image", "list_images", "write_image"]
 
@@ -194,15 +193,5 @@ def write_image(path, img):
     if img.dtype != np.uint8:
         raise ValueError(f"write_image: expected uint8, got {img.dtype}")
     image_format = Image.registered_extensions().get(path.suffix.lower(), 'PNG')
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # open() rather than mkstemp() so the file gets the usual umask permissions, not 0600.
-        with open(temporary, 'xb') as handle:
-            Image.fromarray(img).save(handle, format=image_format)
-        os.replace(temporary, path)
-    except OSError as err:
-        raise UserError(f"cannot write image {path} ({err.strerror or err})") from None
-    finally:
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)  # only left behind if something failed
+    write_atomic(path, lambda handle: Image.fromarray(img).save(handle, format=image_format), binary=True,
+                 what="image")

@@ -1,8 +1,9 @@
 """Training curves as a PNG, drawn with Pillow (no plotting dependency): loss and validation PSNR."""
-import json
 import math
 
 from PIL import Image, ImageDraw
+
+from src.file_io import read_jsonl, write_atomic
 
 WIDTH, HEIGHT, MARGIN = 900, 330, 60
 
@@ -45,11 +46,7 @@ def _panel(draw, top, points, title, log_scale=False, color=(31, 119, 180), refe
 
 
 def plot_training_log(log_path, png_path):
-    records = []
-    with open(log_path, encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                records.append(json.loads(line))
+    records = read_jsonl(log_path)
     losses = [(r["step"], r["loss"]) for r in records if "loss" in r]
     psnrs = [(r["step"], r["val_psnr"]) for r in records if "val_psnr" in r]
     bicubic = next((r["val_bicubic_psnr"] for r in records if "val_bicubic_psnr" in r), None)
@@ -57,8 +54,5 @@ def plot_training_log(log_path, png_path):
     draw = ImageDraw.Draw(image)
     _panel(draw, 0, losses, "training loss (MSE, log scale)", log_scale=True)
     _panel(draw, HEIGHT, psnrs, "validation PSNR (dB, Y, shave = scale)", color=(44, 160, 44), reference=bicubic)
-    tmp = f"{png_path}.tmp.png"
-    image.save(tmp)
-    import os
-    os.replace(tmp, png_path)
+    write_atomic(png_path, lambda handle: image.save(handle, format="PNG"), binary=True, what="training curves")
     return png_path

@@ -4,21 +4,16 @@ JSON records what the run cost (steps, training pixels, hours) and where it ran.
 import argparse
 import json
 import os
-import shutil
 
 import yaml
 
 from src.errors import UserError
-from src.evaluation import file_sha256
+from src.evaluation import file_sha256, write_json
+from src.file_io import copy_atomic, read_jsonl
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # recipe keys that the checkpoint's own metadata must agree with
 CHECKED = ("arch", "n1", "n2", "padding", "scale", "seed")
-
-
-def read_log(path):
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
 
 
 def training_cost(records, batch_size, patch_size):
@@ -30,12 +25,6 @@ def training_cost(records, batch_size, patch_size):
             seconds += record["ms_per_step"] / 1000 * (record["step"] - previous)
             previous = steps = record["step"]
     return steps, steps * batch_size * patch_size ** 2, seconds
-
-
-def _atomic_copy(source, target):
-    tmp = f"{target}.tmp"
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
 
 
 def package(run_dir, recipe_path, out_dir, host=None, note=""):
@@ -62,7 +51,7 @@ def package(run_dir, recipe_path, out_dir, host=None, note=""):
         if have is not None and recipe.get(recipe_key) is not None and have != recipe[recipe_key]:
             raise UserError(f"{final} was trained with {key}={have!r} but {recipe_path} says "
                             f"{recipe_key}={recipe[recipe_key]!r}")
-    records = read_log(log_path)
+    records = read_jsonl(log_path)
     steps, pixels, seconds = training_cost(records, recipe["batch_size"], recipe["patch_size"])
     if steps != recipe["train_steps"]:
         raise UserError(f"{log_path} ends at step {steps}, the recipe has train_steps={recipe['train_steps']}")
@@ -79,19 +68,15 @@ def package(run_dir, recipe_path, out_dir, host=None, note=""):
     meta["recipe"] = f"configs/{os.path.basename(recipe_path)}"
     weights = [{"name": name, "data": ms.Tensor(entries[name])} for name in PARAM_NAMES]
     save_checkpoint(weights, stem + ".ckpt", meta)
-    _atomic_copy(recipe_path, stem + ".yaml")
-    _atomic_copy(log_path, stem + "_train_log.jsonl")
+    copy_atomic(recipe_path, stem + ".yaml")
+    copy_atomic(log_path, stem + "_train_log.jsonl")
     plot_training_log(stem + "_train_log.jsonl", stem + "_curves.png")
     digest = file_sha256(stem + ".ckpt")
     validation = [(r["step"], round(r["val_psnr"], 3)) for r in records if "val_psnr" in r]
     summary = {"scale": scale, "arch": meta.get("arch"), "steps": steps, "train_pixels": pixels,
                "train_seconds": round(seconds, 1), "hardware": hosts, "note": note, "sha256": digest,
                "validation_psnr": validation}
-    tmp = stem + ".json.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(summary, handle, indent=1)
-        handle.write("\n")
-    os.replace(tmp, stem + ".json")
+    write_json(summary, stem + ".json")
     return summary
 
 

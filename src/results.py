@@ -9,13 +9,13 @@ README.md and README_CN.md.
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 
 from src.errors import UserError
 from src.evaluation import evaluate_folder, file_sha256, write_json
+from src.file_io import copy_atomic, write_text_atomic
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCALES = (2, 3, 4)
@@ -64,8 +64,7 @@ def comparison(image, scale, checkpoint, out_png, python=sys.executable):
         _run([python, os.path.join(REPO, "test.py"), f"--input_path={image}", f"--output_path={tmp}",
               f"--scale={scale}", f"--checkpoint_path={checkpoint}", "--mode=degrade", "--compare=true"])
         made = os.path.join(tmp, f"{os.path.splitext(os.path.basename(image))[0]}_compare_x{scale}.png")
-        shutil.copyfile(made, out_png + ".tmp")
-        os.replace(out_png + ".tmp", out_png)
+        copy_atomic(made, out_png, what="comparison image")
 
 
 def _current(path, digest=None):
@@ -181,10 +180,7 @@ def replace_between_markers(path, body):
         raise UserError(f"{path} must hold the markers {BEGIN} and {END} once each")
     head, rest = text.split(BEGIN)
     _, tail = rest.split(END)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(f"{head}{BEGIN}\n{body}\n{END}{tail}")
-    os.replace(tmp, path)
+    write_text_atomic(path, f"{head}{BEGIN}\n{body}\n{END}{tail}", what="README")
 
 
 def main(argv):

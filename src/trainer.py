@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 from src.errors import UserError
+from src.file_io import read_jsonl, write_text_atomic
 from src.srcnn import border
 
 CKPT_PATTERN = re.compile(r"srcnn-(\d+)\.ckpt$")
@@ -195,20 +196,13 @@ class Trainer:
         header = (f"# SRCNN training run: python train.py --config_path={self.run_config_path} [--resume=true]\n"
                   f"# data: {self.data.file} ({self.data.count} patches of {self.data.patch_size}x"
                   f"{self.data.patch_size}); {self.world} device(s); started on {host}\n")
-        tmp = self.run_config_path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(header + yaml.safe_dump(values, sort_keys=False))
-        os.replace(tmp, self.run_config_path)
+        write_text_atomic(self.run_config_path, header + yaml.safe_dump(values, sort_keys=False), "run settings")
 
     def _logged_best(self):
         """Best validation PSNR already in the (truncated) log: a resumed run keeps srcnn-best.ckpt honest."""
-        best = -math.inf
-        if os.path.exists(self.log_path):
-            with open(self.log_path, encoding="utf-8") as handle:
-                for line in handle:
-                    if line.strip():
-                        best = max(best, json.loads(line).get("val_psnr", -math.inf))
-        return best
+        if not os.path.exists(self.log_path):
+            return -math.inf
+        return max((r.get("val_psnr", -math.inf) for r in read_jsonl(self.log_path)), default=-math.inf)
 
     def _resume(self):
         import mindspore as ms
@@ -238,12 +232,8 @@ class Trainer:
         """Drop log records past the resumed step: the resumed run writes them again."""
         if self.rank != 0 or not os.path.exists(self.log_path):
             return
-        with open(self.log_path, encoding="utf-8") as handle:
-            kept = [line for line in handle if line.strip() and json.loads(line).get("step", 0) <= step]
-        tmp = self.log_path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.writelines(kept)
-        os.replace(tmp, self.log_path)
+        kept = [r for r in read_jsonl(self.log_path) if r.get("step", 0) <= step]
+        write_text_atomic(self.log_path, "".join(json.dumps(r) + "\n" for r in kept), "training log")
 
     # ------------------------------------------------------------------ validation
     def _validator(self):

@@ -1,0 +1,45 @@
+"""Files the entry points write and read back: every output is written to a temporary file beside its target,
+flushed to disk and renamed over it, so a reader or a crash never sees half a file."""
+import contextlib
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from src.errors import UserError
+
+
+def write_atomic(path, write, binary=False, what="file"):
+    """Call ``write(handle)`` on a temporary file beside ``path``, then rename it onto ``path`` (folders
+    created). UserError naming ``what`` and the path if it cannot be written."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # open() rather than mkstemp() so the file gets the usual umask permissions, not 0600
+        with open(temporary, "xb" if binary else "x", **({} if binary else {"encoding": "utf-8"})) as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())  # the rename must never expose a half-written file after a crash
+        os.replace(temporary, path)
+    except OSError as err:
+        raise UserError(f"cannot write {what} {path} ({err.strerror or err})") from None
+    finally:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)  # only left behind if something failed
+
+
+def write_text_atomic(path, text, what="file"):
+    write_atomic(path, lambda handle: handle.write(text), what=what)
+
+
+def copy_atomic(source, target, what="file"):
+    with open(source, "rb") as handle:
+        write_atomic(target, lambda out: shutil.copyfileobj(handle, out), binary=True, what=what)
+
+
+def read_jsonl(path):
+    """The records of a JSON-lines file (train.py's train_log.jsonl), blank lines skipped."""
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
