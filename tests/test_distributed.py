@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import save_set5_crops
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "scripts"
 PATCH, STRIDE = 17, 8
@@ -77,14 +79,8 @@ def read_ckpt(path):
 @pytest.fixture(scope="module")
 def patches(datasets_dir, tmp_path_factory):
     """108 patch pairs 17x17 cut (stride 8) from three 64x64 crops of Set5, by src/create_dataset.py."""
-    from PIL import Image
-
     root = tmp_path_factory.mktemp("patches")
-    crops = root / "crops"
-    crops.mkdir()
-    for name in ("baby", "bird", "butterfly"):
-        with Image.open(datasets_dir / "Set5" / f"{name}.png") as image:
-            image.crop((64, 64, 128, 128)).save(crops / f"{name}.png")
+    crops = save_set5_crops(datasets_dir, root / "crops", ("baby", "bird", "butterfly"), (64, 64, 128, 128))
     out = root / "data"
     result = subprocess.run([sys.executable, "src/create_dataset.py", f"--src_folder={crops}",
                              f"--output_folder={out}", "--scale=2", f"--patch_size={PATCH}", f"--stride={STRIDE}",

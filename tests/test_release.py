@@ -8,7 +8,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, save_set5_crops
 
 RECIPE = {"scale": 2, "arch": "9-1-5", "n1": 8, "n2": 4, "padding": "replicate", "patch_size": 21, "stride": 10,
           "batch_size": 8, "lr": 0.001, "lr_schedule": "cosine", "min_lr": 0.00001, "train_steps": 20,
@@ -24,11 +24,7 @@ def run(script, *args):
 def finished_run(tmp_path_factory, datasets_dir):
     """(recipe path, run folder) of a finished 20-step run made from three Set5 crops."""
     root = tmp_path_factory.mktemp("release")
-    images = root / "images"
-    images.mkdir()
-    for name in ("baby", "bird", "head"):
-        with Image.open(datasets_dir / "Set5" / f"{name}.png") as img:
-            img.convert("RGB").crop((40, 40, 136, 136)).save(images / f"{name}.png")
+    images = save_set5_crops(datasets_dir, root / "images", ("baby", "bird", "head"), (40, 40, 136, 136))
     recipe = root / "srcnn_x2.yaml"
     recipe.write_text(yaml.safe_dump(RECIPE))
     proc = run("src/create_dataset.py", f"--config_path={recipe}", f"--src_folder={images}",

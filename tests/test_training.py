@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import save_set5_crops
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = ["--n1=8", "--n2=4", "--batch_size=8", "--log_interval=5", "--lr=0.001", "--seed=3"]
 
@@ -18,10 +20,8 @@ SMALL = ["--n1=8", "--n2=4", "--batch_size=8", "--log_interval=5", "--lr=0.001",
 @pytest.fixture(scope="module")
 def patches(tmp_path_factory, datasets_dir):
     """A small patch MindRecord (x2, 21x21 patches) from three Set5 crops."""
-    folder = tmp_path_factory.mktemp("patch_src")
-    for name in ("baby", "bird", "head"):
-        img = Image.open(datasets_dir / "Set5" / f"{name}.png").convert("RGB")
-        img.crop((40, 40, 136, 136)).save(folder / f"{name}.png")
+    folder = save_set5_crops(datasets_dir, tmp_path_factory.mktemp("patch_src"), ("baby", "bird", "head"),
+                             (40, 40, 136, 136))
     out = tmp_path_factory.mktemp("mindrecord")
     from src.create_dataset import build_dataset
 
