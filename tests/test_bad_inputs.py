@@ -105,17 +105,10 @@ from mindspore.mindrecord import FileWriter
 
 from src.network import build_network, save_checkpoint
 
+from tests.conftest import save_near_identity_checkpoint
+
 work = Path(sys.argv[1])
-ms.set_seed(1)
-# near pass-through weights (each layer's filter 0 copies its centre tap) plus small noise: realistic outputs
-net = build_network("9-1-5", 16, 8, "replicate", training=False)
-centre = {"conv1.weight": (0, 0, 4, 4), "conv2.weight": (0, 0, 0, 0), "conv3.weight": (0, 0, 2, 2)}
-for param in net.get_parameters():
-    value = param.asnumpy() * 0.02
-    if param.name in centre:
-        value[centre[param.name]] += 1.0
-    param.set_data(ms.Tensor(value.astype(np.float32)))
-save_checkpoint(net, str(work / "srcnn.ckpt"), {"scale": 2})
+save_near_identity_checkpoint(work / "srcnn.ckpt")
 save_checkpoint(build_network("9-5-5", 8, 4, "replicate", training=False), str(work / "srcnn955.ckpt"), {"scale": 2})
 save_checkpoint([{"name": "fc.weight", "data": ms.Tensor(np.ones((4, 3), np.float32))}], str(work / "other_net.ckpt"))
 data = (work / "srcnn.ckpt").read_bytes()

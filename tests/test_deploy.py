@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import save_near_identity_checkpoint
+
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 300
 AGREE_DB = 0.01
@@ -64,22 +66,7 @@ def work(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def checkpoint(work):
-    import src  # noqa: F401  (CPU kernel setting before MindSpore loads)
-    import mindspore as ms
-
-    from src.network import build_network, save_checkpoint
-
-    ms.set_seed(1)
-    net = build_network("9-1-5", n1=16, n2=8, padding="replicate", training=False)
-    centre = {"conv1.weight": (0, 0, 4, 4), "conv2.weight": (0, 0, 0, 0), "conv3.weight": (0, 0, 2, 2)}
-    for param in net.get_parameters():
-        value = param.asnumpy() * 0.02
-        if param.name in centre:
-            value[centre[param.name]] += 1.0
-        param.set_data(ms.Tensor(value.astype(np.float32)))
-    path = work / "srcnn_x2.ckpt"
-    save_checkpoint(net, str(path), {"scale": 2})
-    return path
+    return save_near_identity_checkpoint(work / "srcnn_x2.ckpt")
 
 
 def export(checkpoint, file_format, name, size=None):
