@@ -4,9 +4,10 @@
                                       --padding=replicate --repeats=20 --warmup=3 --rounds=1 --tile_size=0
                                       --checkpoint_path=FILE.ckpt --threads=2]
 
-* mindspore: the path eval.py takes: ``network_from_checkpoint`` -> ``src.inference.Predictor`` (graph mode,
-  one compilation for every image size; on CPU it runs ``SRCNNGemmInference``) on a float32 HxW array,
-  result read back as numpy.
+* mindspore: the path eval.py takes: ``network_from_checkpoint`` -> ``src.inference.Predictor`` (which
+  on CPU it runs the fused kernel ``src.fused_cpu.FusedSRCNN``, one eager operator for any image size;
+  with SRCNN_FUSED_CPU=0 the batched-matmul graph ``SRCNNGemmInference``, one compilation for every image
+  size) on a float32 HxW array, result read back as numpy.
 * mindspore_per_shape: ``src.srcnn_gemm.SRCNNGemmPerShape`` on the same network: static shapes, one
   compilation per image size (the time of that first call is reported as compile_ms).
 * onnxruntime: the model exported by ``src/export_model.py`` (dynamic [batch, 1, height, width] ONNX, checked

@@ -1,4 +1,6 @@
 """Running a trained SRCNN on whole Y images, optionally in overlapping tiles (bounded memory)."""
+import sys
+
 import numpy as np
 
 from src.srcnn import border
@@ -15,25 +17,41 @@ def tile_spans(length, tile, margin):
     return spans
 
 
+_FALLBACK_NOTED = set()
+
+
 def fast_cpu_runner(net):
-    """On CPU, the batched-matmul twin of a plain SRCNN (src/srcnn_gemm.py: same Parameters, outputs equal to
-    float32 rounding, 3-4x faster than nn.Conv2d); elsewhere the network itself."""
+    """On CPU, the fused kernel (src/fused_cpu.py: one operator, same Parameters, outputs equal to float32
+    rounding), or if it cannot be built the batched-matmul graph (src/srcnn_gemm.py), with a one-line note
+    why; elsewhere the network itself."""
     import mindspore as ms
 
+    from src.fused_cpu import FusedSRCNN, KernelUnavailable
     from src.srcnn import SRCNN
     from src.srcnn_gemm import SRCNNGemmInference
 
-    if type(net) is SRCNN and ms.get_context("device_target") == "CPU":
-        return SRCNNGemmInference(net)
-    return net
+    if type(net) is not SRCNN or ms.get_context("device_target") != "CPU":
+        return net
+    try:
+        return FusedSRCNN(net)
+    except KernelUnavailable as reason:
+        if str(reason) not in _FALLBACK_NOTED:
+            _FALLBACK_NOTED.add(str(reason))
+            print(f"note: fused CPU inference kernel not used ({reason}); running the batched-matmul graph",
+                  file=sys.stderr)
+        runner = SRCNNGemmInference(net)
+        runner.set_train(False)
+        # one compilation for every image size
+        runner.set_inputs(ms.Tensor(shape=[None, 1, None, None], dtype=ms.float32))
+        return runner
 
 
 class Predictor:
     """predict(lr_y float32 HxW in [0,1]) -> float32 HxW. With tile_size > 0 the image is processed in
     tiles with `border(arch)` pixels of context on each inner side: every output pixel then sees exactly
     the inputs (and the image-edge padding) it sees in whole-image inference, so the result is the same.
-    ``net`` is the SRCNN whose weights are used (updates to its Parameters are seen); on CPU it runs as
-    SRCNNGemmInference (see ``fast_cpu_runner``)."""
+    ``net`` is the SRCNN whose weights are used (updates to its Parameters are seen); on CPU it runs through
+    the fused kernel (see ``fast_cpu_runner``)."""
 
     def __init__(self, net, tile_size=0):
         import mindspore as ms
@@ -41,9 +59,8 @@ class Predictor:
         self.net = net
         self.net.set_train(False)
         self.runner = fast_cpu_runner(net)
-        self.runner.set_train(False)
-        # one compilation for every image size
-        self.runner.set_inputs(ms.Tensor(shape=[None, 1, None, None], dtype=ms.float32))
+        if self.runner is net:  # one compilation for every image size
+            net.set_inputs(ms.Tensor(shape=[None, 1, None, None], dtype=ms.float32))
         self.tile_size = tile_size
         self.margin = border(net.arch)
 

@@ -15,7 +15,7 @@ def build_network(arch="9-1-5", n1=64, n2=32, padding="replicate", device_target
     """The training formulation is the batched-GEMM one on CPU (src/srcnn_gemm.py, same parameters; 1.3-2.7x
     faster steps than nn.Conv2d, see benchmarks/README.md) and plain nn.Conv2d elsewhere. Inference always
     builds plain nn.Conv2d, which compiles once for any image size and exports to MINDIR/ONNX; on CPU
-    src.inference.Predictor runs it through its GEMM twin (SRCNNGemmInference, same Parameters)."""
+    src.inference.Predictor runs it through the fused kernel (src/fused_cpu.py, same Parameters)."""
     cls = SRCNNGemm if (training and device_target == "CPU") else SRCNN
     return cls(arch, n1, n2, padding)
 

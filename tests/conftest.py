@@ -56,3 +56,21 @@ def save_near_identity_checkpoint(path, scale=2):
         param.set_data(ms.Tensor(value.astype(np.float32)))
     save_checkpoint(net, str(path), {"scale": scale})
     return path
+
+
+def randomize(net, seed, std=0.2):
+    """Random normal weights for every trainable Parameter of ``net`` (seeded)."""
+    import numpy as np
+
+    import mindspore as ms
+
+    rng = np.random.default_rng(seed)
+    for param in net.trainable_params():
+        param.set_data(ms.Tensor(rng.normal(0, std, param.shape).astype(np.float32)))
+
+
+def rel_err(a, b):
+    """Largest absolute difference relative to the largest magnitude of ``a``."""
+    import numpy as np
+
+    return float(np.abs(a - b).max() / max(np.abs(a).max(), 1e-12))

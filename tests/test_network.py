@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 import src  # noqa: F401
 from src.errors import UserError
+from tests.conftest import randomize, rel_err
 
 ms = pytest.importorskip("mindspore")
 from mindspore import ops  # noqa: E402
@@ -21,12 +22,6 @@ from src.srcnn_gemm import SRCNNGemm  # noqa: E402
 init_context("CPU")
 
 
-def randomize(net, seed):
-    rng = np.random.default_rng(seed)
-    for param in net.trainable_params():
-        param.set_data(ms.Tensor(rng.normal(0, 0.2, param.shape).astype(np.float32)))
-
-
 def loss_and_grads(net, x, target):
     def forward(x, target):
         out = net(x)
@@ -35,10 +30,6 @@ def loss_and_grads(net, x, target):
     grad_fn = ms.value_and_grad(forward, None, net.trainable_params(), has_aux=True)
     (loss, out), grads = grad_fn(x, target)
     return out.asnumpy(), [g.asnumpy() for g in grads]
-
-
-def rel_err(a, b):
-    return float(np.abs(a - b).max() / max(np.abs(a).max(), 1e-12))
 
 
 @pytest.mark.parametrize("arch,padding", list(itertools.product(ARCHS, PADDINGS)))
@@ -157,14 +148,14 @@ def test_gemm_inference_matches_conv2d_for_any_size_with_one_compilation(arch, p
         assert rel_err(expected, got) <= 1e-5, size
 
 
-def test_predictor_runs_the_gemm_twin_on_cpu_and_sees_weight_updates():
+def test_predictor_runs_the_fused_kernel_on_cpu_and_sees_weight_updates():
+    from src.fused_cpu import FusedSRCNN
     from src.inference import Predictor
-    from src.srcnn_gemm import SRCNNGemmInference
 
     net = SRCNN("9-3-5", n1=16, n2=8, padding="replicate")
     randomize(net, 6)
     whole, tiled = Predictor(net), Predictor(net, tile_size=16)
-    assert isinstance(whole.runner, SRCNNGemmInference) and whole.net is net
+    assert isinstance(whole.runner, FusedSRCNN) and whole.net is net
     lr_y = np.random.default_rng(8).random((37, 45)).astype(np.float32)
     for _ in range(2):
         expected = net(ms.Tensor(lr_y[None, None])).asnumpy()[0, 0]

@@ -1,0 +1,129 @@
+"""SRCNN inference on CPU as one fused MindSpore operator: ``ops.Custom`` (func_type="aot") running the C++
+kernel in src/cpu_kernels/srcnn_forward.cc, built on first use with the system C++ compiler.
+
+Why: MindSpore's CPU primitives run SRCNN as separate passes (im2col, GEMM, bias, ReLU, col2im) over
+full-image activations (64 x H x W floats), which is memory-bound; the kernel keeps a few rows of each
+layer's output in the cache and accumulates in registers (benchmarks/README.md: 512x512 in ~14 ms against
+~32 ms for onnxruntime and ~85 ms for the batched-matmul graph). It reads the nn.Conv2d Parameters of a plain
+``SRCNN`` at every call (shared, not copied), for every arch and padding mode; outputs equal nn.Conv2d's to
+float32 rounding (tests/test_fused_cpu.py).
+
+The library is compiled with -O3 -march=native into a per-user cache (SRCNN_KERNEL_CACHE, else
+$XDG_CACHE_HOME/srcnn-mindspore, else ~/.cache/srcnn-mindspore), keyed by the source, the compiler, the
+flags and the CPU, and written atomically (ranks building at once are safe). Without a compiler, or with
+SRCNN_FUSED_CPU=0, ``src.inference`` falls back to the batched-matmul graph (src/srcnn_gemm.py).
+"""
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+
+from src.srcnn import border
+
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpu_kernels", "srcnn_forward.cc")
+LIBRARY_NAME = "srcnn_forward.so"
+FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-pthread")
+NATIVE_FLAGS = ("-march=native",)
+
+
+class KernelUnavailable(RuntimeError):
+    """The fused kernel cannot be built or is switched off; the message says why."""
+
+
+def enabled():
+    return os.environ.get("SRCNN_FUSED_CPU", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def find_compiler():
+    """$CXX, else the first of c++, g++, clang++ on PATH; None if there is none."""
+    if os.environ.get("CXX"):
+        return shutil.which(os.environ["CXX"])
+    for name in ("c++", "g++", "clang++"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def cache_root():
+    if os.environ.get("SRCNN_KERNEL_CACHE"):
+        return os.environ["SRCNN_KERNEL_CACHE"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "srcnn-mindspore")
+
+
+def _cpu_signature():
+    """What -march=native depends on: the CPU model and feature flags (a shared home may span machines)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            lines = [line for line in f if line.startswith(("model name", "flags", "Features", "CPU part"))]
+        return platform.machine() + "".join(sorted(set(lines)))
+    except OSError:
+        return platform.machine() + platform.processor()
+
+
+def _compile(compiler, flags, output):
+    command = [compiler, *flags, "-o", output, SOURCE]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    return result.returncode == 0, (result.stderr or result.stdout).strip()
+
+
+def build_library():
+    """The compiled kernel library's path (built once per source, compiler and CPU)."""
+    if not enabled():
+        raise KernelUnavailable("SRCNN_FUSED_CPU=0")
+    compiler = find_compiler()
+    if compiler is None:
+        raise KernelUnavailable(f"no C++ compiler found (CXX={os.environ.get('CXX', '')!r}, c++, g++, clang++)")
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=False).stdout
+    with open(SOURCE, "rb") as f:
+        source = f.read()
+    key = hashlib.sha256(b"\0".join([source, compiler.encode(), version.encode(), " ".join(FLAGS).encode(),
+                                     _cpu_signature().encode()])).hexdigest()[:16]
+    folder = os.path.join(cache_root(), key)
+    path = os.path.join(folder, LIBRARY_NAME)
+    if os.path.isfile(path):
+        return path
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise KernelUnavailable(f"cannot create the kernel cache {folder}: {e.strerror}") from None
+    fd, partial = tempfile.mkstemp(prefix=".building-", suffix=".so", dir=folder)
+    os.close(fd)
+    try:
+        ok, message = _compile(compiler, FLAGS + NATIVE_FLAGS, partial)
+        if not ok:  # a compiler without -march=native (or a CPU it does not know): portable code
+            ok, message = _compile(compiler, FLAGS, partial)
+        if not ok:
+            raise KernelUnavailable(f"{compiler} failed on {SOURCE}: {message.splitlines()[-1] if message else ''}")
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return path
+
+
+class FusedSRCNN:
+    """Callable like the network: x [N, 1, H, W] float32 Tensor -> SRCNN(x), computed by the fused kernel
+    with ``net``'s current Parameters (so training updates are seen). Any image size, no compilation per
+    shape: the operator runs eagerly (one operator, nothing for a graph to fuse)."""
+
+    def __init__(self, net):
+        import mindspore.ops as ops
+
+        self.net = net
+        self.library = build_library()
+        shrink = 2 * border(net.arch) if net.padding == "valid" else 0
+
+        def out_shape(x_shape, *_):
+            return [x_shape[0], 1, x_shape[2] - shrink, x_shape[3] - shrink]
+
+        self.op = ops.Custom(f"{self.library}:srcnn_forward_{net.padding}", out_shape=out_shape,
+                             out_dtype=lambda x_dtype, *_: x_dtype, func_type="aot")
+
+    def __call__(self, x):
+        net = self.net
+        return self.op(x, net.conv1.weight, net.conv1.bias, net.conv2.weight, net.conv2.bias,
+                       net.conv3.weight, net.conv3.bias)
