@@ -1,7 +1,7 @@
 """Time one SRCNN training step (forward, MSE, backward, Adam) in MindSpore or PyTorch; one JSON line per run.
 
     python benchmarks/bench_train_step.py --framework=mindspore|torch [--arch=9-1-5 --batch_size=16
-        --patch_size=33 --padding=valid --steps=50 --warmup=10 --variant=auto|plain|gemm --threads=0 --runs=1]
+        --patch_size=33 --padding=valid --steps=50 --warmup=10 --variant=auto|plain|gemm|fused --threads=0 --runs=1]
 
 Both sides build the same network (n1=64, n2=32, He-uniform init), train it on fixed random batches with
 Adam (lr 1e-4) on the MSE against a target of the network's output size (cropped by border(arch) for
@@ -99,11 +99,13 @@ def mindspore_step(args):
     from src.srcnn import SRCNN
     from src.srcnn_gemm import SRCNNGemm
 
+    from src.fused_cpu import SRCNNFused
+
     ms.set_seed(args.seed)
     if args.variant == "auto":
         net = build_network(args.arch, N1, N2, args.padding, "CPU", training=True)
     else:
-        net = {"plain": SRCNN, "gemm": SRCNNGemm}[args.variant](args.arch, N1, N2, args.padding)
+        net = {"plain": SRCNN, "gemm": SRCNNGemm, "fused": SRCNNFused}[args.variant](args.arch, N1, N2, args.padding)
     variant = type(net).__name__
     net.set_train(True)
     total = args.warmup + args.steps
@@ -193,7 +195,7 @@ def parse_args(argv):
     parser.add_argument("--padding", choices=PADDINGS, default="valid")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--variant", choices=("auto", "plain", "gemm"), default="auto",
+    parser.add_argument("--variant", choices=("auto", "plain", "gemm", "fused"), default="auto",
                         help="MindSpore network: what build_network picks for CPU training, or forced")
     parser.add_argument("--threads", type=int, default=0,
                         help="kernel threads (0: MindSpore's setting from src.device, 2 for torch)")

@@ -18,9 +18,10 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 
-from src.srcnn import border
+from src.srcnn import SRCNN, border, parse_arch
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpu_kernels", "srcnn_forward.cc")
 LIBRARY_NAME = "srcnn_forward.so"
@@ -30,6 +31,17 @@ NATIVE_FLAGS = ("-march=native",)
 
 class KernelUnavailable(RuntimeError):
     """The fused kernel cannot be built or is switched off; the message says why."""
+
+
+_NOTED = set()
+
+
+def note_fallback(reason, fallback):
+    """One line on stderr, once per process and message: why the kernel is not used and what runs instead."""
+    message = f"note: fused CPU kernel not used ({reason}); running {fallback}"
+    if message not in _NOTED:
+        _NOTED.add(message)
+        print(message, file=sys.stderr)
 
 
 def enabled():
@@ -127,3 +139,46 @@ class FusedSRCNN:
         net = self.net
         return self.op(x, net.conv1.weight, net.conv1.bias, net.conv2.weight, net.conv2.bias,
                        net.conv3.weight, net.conv3.bias)
+
+
+def _padded_channels(n):
+    """Channel counts inside the kernel: padded to a multiple of 16 (CPAD in the C++ source)."""
+    return (n + 15) // 16 * 16
+
+
+class SRCNNFused(SRCNN):
+    """SRCNN (the same Parameters) whose forward and backward are the kernel's training operators: the CPU
+    training network. The forward operator also returns both hidden activations (pixel-major, channels
+    padded), which the backward operator takes with the output's gradient to return the six Parameter
+    gradients; the image gets none (it needs none). Graph mode, static shapes, float32."""
+
+    def __init__(self, arch="9-1-5", n1=64, n2=32, padding="replicate"):
+        import mindspore.ops as ops
+
+        super().__init__(arch, n1, n2, padding)
+        library = build_library()
+        kernels = parse_arch(arch)
+        shrink = [k - 1 - 2 * pad for k, pad in zip(kernels, self.pads)]
+        c1, c2 = _padded_channels(n1), _padded_channels(n2)
+
+        def forward_shapes(x_shape, *_):
+            batch, _, height, width = x_shape
+            h1, w1 = height - shrink[0], width - shrink[0]
+            h2, w2 = h1 - shrink[1], w1 - shrink[1]
+            return [batch, 1, h2 - shrink[2], w2 - shrink[2]], [batch, h1, w1, c1], [batch, h2, w2, c2]
+
+        backward = ops.Custom(f"{library}:srcnn_train_backward_{padding}",
+                              out_shape=lambda x, w1, b1, w2, b2, w3, b3, *_: (w1, b1, w2, b2, w3, b3),
+                              out_dtype=lambda x, *_: (x,) * 6, func_type="aot")
+        zeros_like = ops.ZerosLike()
+
+        def bprop(x, w1, b1, w2, b2, w3, b3, out, dout):
+            grads = backward(x, w1, b1, w2, b2, w3, b3, out[1], out[2], dout[0])
+            return (zeros_like(x),) + tuple(grads)
+
+        self.fused = ops.Custom(f"{library}:srcnn_train_forward_{padding}", out_shape=forward_shapes,
+                                out_dtype=lambda x, *_: (x, x, x), func_type="aot", bprop=bprop)
+
+    def construct(self, x):
+        return self.fused(x, self.conv1.weight, self.conv1.bias, self.conv2.weight, self.conv2.bias,
+                          self.conv3.weight, self.conv3.bias)[0]

@@ -1,6 +1,4 @@
 """Running a trained SRCNN on whole Y images, optionally in overlapping tiles (bounded memory)."""
-import sys
-
 import numpy as np
 
 from src.srcnn import border
@@ -17,16 +15,13 @@ def tile_spans(length, tile, margin):
     return spans
 
 
-_FALLBACK_NOTED = set()
-
-
 def fast_cpu_runner(net):
     """On CPU, the fused kernel (src/fused_cpu.py: one operator, same Parameters, outputs equal to float32
     rounding), or if it cannot be built the batched-matmul graph (src/srcnn_gemm.py), with a one-line note
     why; elsewhere the network itself."""
     import mindspore as ms
 
-    from src.fused_cpu import FusedSRCNN, KernelUnavailable
+    from src.fused_cpu import FusedSRCNN, KernelUnavailable, note_fallback
     from src.srcnn import SRCNN
     from src.srcnn_gemm import SRCNNGemmInference
 
@@ -35,10 +30,7 @@ def fast_cpu_runner(net):
     try:
         return FusedSRCNN(net)
     except KernelUnavailable as reason:
-        if str(reason) not in _FALLBACK_NOTED:
-            _FALLBACK_NOTED.add(str(reason))
-            print(f"note: fused CPU inference kernel not used ({reason}); running the batched-matmul graph",
-                  file=sys.stderr)
+        note_fallback(reason, "the batched-matmul inference graph (SRCNNGemmInference)")
         runner = SRCNNGemmInference(net)
         runner.set_train(False)
         # one compilation for every image size

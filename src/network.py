@@ -11,13 +11,24 @@ from src.srcnn_gemm import SRCNNGemm
 PARAM_NAMES = ("conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "conv3.weight", "conv3.bias")
 
 
-def build_network(arch="9-1-5", n1=64, n2=32, padding="replicate", device_target="CPU", training=True):
-    """The training formulation is the batched-GEMM one on CPU (src/srcnn_gemm.py, same parameters; 1.3-2.7x
-    faster steps than nn.Conv2d, see benchmarks/README.md) and plain nn.Conv2d elsewhere. Inference always
-    builds plain nn.Conv2d, which compiles once for any image size and exports to MINDIR/ONNX; on CPU
-    src.inference.Predictor runs it through the fused kernel (src/fused_cpu.py, same Parameters)."""
-    cls = SRCNNGemm if (training and device_target == "CPU") else SRCNN
-    return cls(arch, n1, n2, padding)
+def build_network(arch="9-1-5", n1=64, n2=32, padding="replicate", device_target="CPU", training=True,
+                  amp_level="O0"):
+    """The network for a device. Training on CPU: the fused kernel's training operators (src/fused_cpu.py,
+    SRCNNFused), or where it cannot be built (no C++ compiler) or under mixed precision the batched-GEMM
+    formulation (src/srcnn_gemm.py); both 2-5x faster steps than nn.Conv2d (benchmarks/README.md). Plain
+    nn.Conv2d elsewhere. All share the Parameters (names, shapes, init), so checkpoints are
+    interchangeable. Inference always builds plain nn.Conv2d, which compiles once for any image size and
+    exports to MINDIR/ONNX; on CPU src.inference.Predictor runs it through the fused kernel."""
+    if not training or device_target != "CPU":
+        return SRCNN(arch, n1, n2, padding)
+    if amp_level == "O0":
+        from src.fused_cpu import KernelUnavailable, SRCNNFused, note_fallback
+
+        try:
+            return SRCNNFused(arch, n1, n2, padding)
+        except KernelUnavailable as reason:
+            note_fallback(reason, "the batched-matmul training network (SRCNNGemm)")
+    return SRCNNGemm(arch, n1, n2, padding)
 
 
 def inference_padding(padding):
@@ -35,7 +46,7 @@ def read_checkpoint(path):
         raise UserError(f"checkpoint {path} does not exist")
     try:
         entries = ms.load_checkpoint(path)
-    except (ValueError, RuntimeError, OSError, TypeError) as err:
+    except (ValueError, RuntimeError, OSError, TypeError):
         size = os.path.getsize(path)
         raise UserError(f"checkpoint {path} is not a readable MindSpore checkpoint (truncated or corrupt, "
                         f"{size} bytes)") from None

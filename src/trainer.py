@@ -84,7 +84,8 @@ class Trainer:
         self.data = PatchBatches(cfg.data_path, cfg.batch_size, self.rank, self.world, cfg.seed, cfg.augment)
         self._check_dataset()
         self.total_steps = cfg.train_steps or cfg.epoch_size * self.data.steps_per_epoch
-        self.net = build_network(cfg.arch, cfg.n1, cfg.n2, cfg.padding, cfg.device_target, training=True)
+        self.net = build_network(cfg.arch, cfg.n1, cfg.n2, cfg.padding, cfg.device_target, training=True,
+                                 amp_level=cfg.amp_level)
         if cfg.pre_trained_path:
             weights = read_checkpoint(cfg.pre_trained_path)
             arch_from_weights(weights, cfg.pre_trained_path)
@@ -141,8 +142,6 @@ class Trainer:
         print(prefix + message, flush=True)
 
     def _state_entries(self):
-        import mindspore as ms
-
         entries = [{"name": p.name, "data": p} for p in self.net.get_parameters()]
         entries += [{"name": p.name, "data": p} for p in self.optimizer.get_parameters()
                     if p.name not in {e["name"] for e in entries}]

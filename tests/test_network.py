@@ -18,6 +18,7 @@ from src.network import (PARAM_NAMES, arch_from_weights, build_network, load_wei
                          network_from_checkpoint, read_checkpoint, save_checkpoint)
 from src.srcnn import ARCHS, PADDINGS, SRCNN, border  # noqa: E402
 from src.srcnn_gemm import SRCNNGemm  # noqa: E402
+from src.fused_cpu import SRCNNFused  # noqa: E402
 
 init_context("CPU")
 
@@ -32,10 +33,18 @@ def loss_and_grads(net, x, target):
     return out.asnumpy(), [g.asnumpy() for g in grads]
 
 
-@pytest.mark.parametrize("arch,padding", list(itertools.product(ARCHS, PADDINGS)))
-def test_gemm_formulation_matches_conv2d(arch, padding):
-    plain = SRCNN(arch, n1=16, n2=8, padding=padding)
-    fast = SRCNNGemm(arch, n1=16, n2=8, padding=padding)
+# the two CPU training formulations; the fused kernel also with widths that are not multiples of its blocks
+FORMULATIONS = [(SRCNNGemm, 16, 8), (SRCNNFused, 16, 8), (SRCNNFused, 40, 24)]
+
+
+@pytest.mark.parametrize("arch,padding,formulation",
+                         list(itertools.product(ARCHS, PADDINGS, FORMULATIONS)),
+                         ids=lambda v: f"{v[0].__name__}-{v[1]}-{v[2]}" if isinstance(v, tuple) else v)
+def test_cpu_training_formulations_match_conv2d(arch, padding, formulation):
+    """Outputs and all six gradients against nn.Conv2d, random inputs and weights, float32."""
+    cls, n1, n2 = formulation
+    plain = SRCNN(arch, n1=n1, n2=n2, padding=padding)
+    fast = cls(arch, n1=n1, n2=n2, padding=padding)
     randomize(plain, 3)
     load_weights(fast, {p.name: p.asnumpy() for p in plain.trainable_params()})
     rng = np.random.default_rng(7)
@@ -56,11 +65,14 @@ def test_parameters_and_init_are_shared_between_formulations():
     plain = build_network("9-5-5", padding="zeros", device_target="GPU")
     ms.set_seed(5)
     fast = build_network("9-5-5", padding="zeros", device_target="CPU")
-    assert isinstance(fast, SRCNNGemm) and type(plain) is SRCNN
+    ms.set_seed(5)
+    amp = build_network("9-5-5", padding="zeros", device_target="CPU", amp_level="O2")
+    assert isinstance(fast, SRCNNFused) and isinstance(amp, SRCNNGemm) and type(plain) is SRCNN
     names = [p.name for p in plain.trainable_params()]
     assert names == [p.name for p in fast.trainable_params()] == list(PARAM_NAMES)
-    for a, b in zip(plain.trainable_params(), fast.trainable_params()):
+    for a, b, c in zip(plain.trainable_params(), fast.trainable_params(), amp.trainable_params()):
         np.testing.assert_array_equal(a.asnumpy(), b.asnumpy())
+        np.testing.assert_array_equal(a.asnumpy(), c.asnumpy())
 
 
 def test_checkpoint_round_trip_and_architecture_from_shapes(tmp_path):

@@ -76,13 +76,14 @@ Layer pack(const float *w, const float *b, int c_out, int c_in, int k, bool pad_
 // out[x][c0 .. c0 + G*VEC) = ReLU(bias + sum over taps and input channels), for P consecutive pixels from x.
 // rows[ky] points at pixel 0 of the (padded) input row ky; pixels are c_in floats apart.
 template <int P, int G>
-inline void conv_block(const float *const *rows, const Layer &l, int c0, int x, float *out, int out_stride) {
+inline void conv_block(const float *const *rows, const Layer &l, int c0, int x, float *out, int out_stride, bool rectify) {
   vf acc[P][G];
   for (int g = 0; g < G; g++) {
     vf bias = load(&l.b[c0 + g * VEC]);
     for (int p = 0; p < P; p++) acc[p][g] = bias;
   }
   for (int ky = 0; ky < l.k; ky++) {
+    if (!rows[ky]) continue;  // a row of zero padding
     for (int kx = 0; kx < l.k; kx++) {
       const float *in = rows[ky] + static_cast<size_t>(x + kx) * l.c_in;
       const float *w = &l.w[(static_cast<size_t>(ky * l.k + kx) * l.c_in) * l.c_out + c0];
@@ -97,25 +98,35 @@ inline void conv_block(const float *const *rows, const Layer &l, int c0, int x, 
     }
   }
   for (int p = 0; p < P; p++)
-    for (int g = 0; g < G; g++) store(out + static_cast<size_t>(x + p) * out_stride + c0 + g * VEC, relu(acc[p][g]));
+    for (int g = 0; g < G; g++)
+      store(out + static_cast<size_t>(x + p) * out_stride + c0 + g * VEC, rectify ? relu(acc[p][g]) : acc[p][g]);
+}
+
+// The last `count` (< P) pixels of a row in one block of exactly that many.
+template <int P, int G>
+inline void conv_tail(const float *const *rows, const Layer &l, int c0, int x, int count, float *out, bool rectify) {
+  if constexpr (P > 1) {
+    if (count == P - 1) return conv_block<P - 1, G>(rows, l, c0, x, out, l.c_out, rectify);
+    conv_tail<P - 1, G>(rows, l, c0, x, count, out, rectify);
+  }
 }
 
 template <int G>
-void conv_row_group(const float *const *rows, const Layer &l, int c0, int width, float *out) {
+void conv_row_group(const float *const *rows, const Layer &l, int c0, int width, float *out, bool rectify) {
   constexpr int P = NACC / G;
   int x = 0;
-  for (; x + P <= width; x += P) conv_block<P, G>(rows, l, c0, x, out, l.c_out);
-  for (; x < width; x++) conv_block<1, G>(rows, l, c0, x, out, l.c_out);
+  for (; x + P <= width; x += P) conv_block<P, G>(rows, l, c0, x, out, l.c_out, rectify);
+  if (x < width) conv_tail<P, G>(rows, l, c0, x, width - x, out, rectify);
 }
 
-// A hidden layer's output row (width pixels, ReLU applied) from its k input rows.
-void conv_row(const float *const *rows, const Layer &l, int width, float *out) {
+// A hidden layer's output row (width pixels, ReLU applied unless rectify is false) from its k input rows.
+void conv_row(const float *const *rows, const Layer &l, int width, float *out, bool rectify = true) {
   for (int c0 = 0; c0 < l.c_out; c0 += GMAX * VEC) {
     switch (std::min(GMAX, (l.c_out - c0) / VEC)) {
-      case 4: conv_row_group<4>(rows, l, c0, width, out); break;
-      case 3: conv_row_group<3>(rows, l, c0, width, out); break;
-      case 2: conv_row_group<2>(rows, l, c0, width, out); break;
-      default: conv_row_group<1>(rows, l, c0, width, out); break;
+      case 4: conv_row_group<4>(rows, l, c0, width, out, rectify); break;
+      case 3: conv_row_group<3>(rows, l, c0, width, out, rectify); break;
+      case 2: conv_row_group<2>(rows, l, c0, width, out, rectify); break;
+      default: conv_row_group<1>(rows, l, c0, width, out, rectify); break;
     }
   }
 }
@@ -126,6 +137,7 @@ inline void last_block(const float *const *rows, const Layer &l, int x, float *o
   constexpr int GV = CPAD / VEC;
   vf acc[P][GV] = {};
   for (int ky = 0; ky < l.k; ky++) {
+    if (!rows[ky]) continue;
     for (int kx = 0; kx < l.k; kx++) {
       const float *in = rows[ky] + static_cast<size_t>(x + kx) * l.c_in;
       const float *w = &l.w[static_cast<size_t>(ky * l.k + kx) * l.c_in];
@@ -146,11 +158,19 @@ inline void last_block(const float *const *rows, const Layer &l, int x, float *o
   }
 }
 
+template <int P>
+inline void last_tail(const float *const *rows, const Layer &l, int x, int count, float *out) {
+  if constexpr (P > 1) {
+    if (count == P - 1) return last_block<P - 1>(rows, l, x, out);
+    last_tail<P - 1>(rows, l, x, count, out);
+  }
+}
+
 void last_row(const float *const *rows, const Layer &l, int width, float *out) {
   constexpr int P = NACC / (CPAD / VEC);
   int x = 0;
   for (; x + P <= width; x += P) last_block<P>(rows, l, x, out);
-  for (; x < width; x++) last_block<1>(rows, l, x, out);
+  if (x < width) last_tail<P>(rows, l, x, width - x, out);
 }
 
 // Row index of a layer's padded input: -1 means a zero row.
@@ -196,7 +216,6 @@ void run_rows(const Image &im, float *out, int r0, int r1) {
   const Layer &l1 = im.layers[0], &l2 = im.layers[1], &l3 = im.layers[2];
   RowRing ring1(l2.k, (im.widths[1] + 2 * im.pads[1]) * l1.c_out);
   RowRing ring2(l3.k, (im.widths[2] + 2 * im.pads[2]) * l2.c_out);
-  Buffer zeros(static_cast<size_t>(std::max(ring1.stride, ring2.stride)));
   std::vector<const float *> rows(std::max(l1.k, std::max(l2.k, l3.k)));
 
   auto layer1 = [&](int r) -> const float * {
@@ -215,7 +234,7 @@ void run_rows(const Image &im, float *out, int r0, int r1) {
       const float *in[8];
       for (int ky = 0; ky < l2.k; ky++) {
         int src = source_row(r + ky - im.pads[1], im.heights[1], im.padding);
-        in[ky] = src < 0 ? zeros.data : layer1(src);
+        in[ky] = src < 0 ? nullptr : layer1(src);
       }
       conv_row(in, l2, im.widths[2], dst + static_cast<size_t>(im.pads[2]) * l2.c_out);
       pad_columns(dst, im.widths[2], im.pads[2], l2.c_out, im.padding);
@@ -227,7 +246,7 @@ void run_rows(const Image &im, float *out, int r0, int r1) {
     const float *in[8];
     for (int ky = 0; ky < l3.k; ky++) {
       int src = source_row(r + ky - im.pads[2], im.heights[2], im.padding);
-      in[ky] = src < 0 ? zeros.data : layer2(src);
+      in[ky] = src < 0 ? nullptr : layer2(src);
     }
     last_row(in, l3, im.widths[3], out + static_cast<size_t>(r) * im.widths[3]);
   }
@@ -243,8 +262,16 @@ int available_cpus() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-int forward(Padding padding, int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
-  if (nparam != 8) return 1;
+// The network as the operators receive it (x, w1, b1, w2, b2, w3, b3 first): shapes checked, weights packed,
+// every layer's size. 0, or an error code: 2 a dtype other than float32, 3 shapes that are not an SRCNN's.
+struct Net {
+  Padding padding;
+  int batch, n1, n2;
+  Layer layers[3];
+  int pads[3], heights[4], widths[4];
+};
+
+int parse_net(Padding padding, int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, Net &net) {
   for (int i = 0; i < nparam; i++)
     if (std::string(dtypes[i]) != "float32" && std::string(dtypes[i]) != "float") return 2;
   if (ndims[0] != 4 || shapes[0][1] != 1 || ndims[1] != 4 || ndims[3] != 4 || ndims[5] != 4) return 3;
@@ -252,62 +279,336 @@ int forward(Padding padding, int nparam, void **params, int *ndims, int64_t **sh
   const int n2 = static_cast<int>(shapes[3][0]), k2 = static_cast<int>(shapes[3][2]);
   const int k3 = static_cast<int>(shapes[5][2]);
   if (shapes[3][1] != n1 || shapes[5][1] != n2 || shapes[5][0] != 1 || k2 > 8 || k3 > 8) return 3;
-  const Layer layers[3] = {
-      pack(static_cast<const float *>(params[1]), static_cast<const float *>(params[2]), n1, 1, k1, false, true),
-      pack(static_cast<const float *>(params[3]), static_cast<const float *>(params[4]), n2, n1, k2, true, true),
-      pack(static_cast<const float *>(params[5]), static_cast<const float *>(params[6]), 1, n2, k3, true, false)};
-
-  Image im{layers, padding, {}, {}, {}, nullptr, 0};
-  im.heights[0] = static_cast<int>(shapes[0][2]);
-  im.widths[0] = static_cast<int>(shapes[0][3]);
+  net.padding = padding;
+  net.batch = static_cast<int>(shapes[0][0]);
+  net.n1 = n1;
+  net.n2 = n2;
+  net.layers[0] = pack(static_cast<const float *>(params[1]), static_cast<const float *>(params[2]), n1, 1, k1, false, true);
+  net.layers[1] = pack(static_cast<const float *>(params[3]), static_cast<const float *>(params[4]), n2, n1, k2, true, true);
+  net.layers[2] = pack(static_cast<const float *>(params[5]), static_cast<const float *>(params[6]), 1, n2, k3, true, false);
+  net.heights[0] = static_cast<int>(shapes[0][2]);
+  net.widths[0] = static_cast<int>(shapes[0][3]);
   for (int i = 0; i < 3; i++) {
-    int k = layers[i].k;
-    im.pads[i] = padding == kValid ? 0 : (k - 1) / 2;
-    im.heights[i + 1] = im.heights[i] - k + 1 + 2 * im.pads[i];
-    im.widths[i + 1] = im.widths[i] - k + 1 + 2 * im.pads[i];
+    int k = net.layers[i].k;
+    net.pads[i] = padding == kValid ? 0 : (k - 1) / 2;
+    net.heights[i + 1] = net.heights[i] - k + 1 + 2 * net.pads[i];
+    net.widths[i + 1] = net.widths[i] - k + 1 + 2 * net.pads[i];
   }
-  if (im.heights[3] < 1 || im.widths[3] < 1 || shapes[7][2] != im.heights[3] || shapes[7][3] != im.widths[3]) return 4;
+  return net.heights[3] < 1 || net.widths[3] < 1 ? 3 : 0;
+}
 
-  const int batch = static_cast<int>(shapes[0][0]), h = im.heights[0], w = im.widths[0], p = im.pads[0];
+// Runs work(t, first, last) on `threads` threads for [0, count) split in contiguous parts.
+template <typename Work>
+void parallel(int count, int threads, Work work) {
+  threads = std::max(1, std::min(threads, count));
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; t++) pool.emplace_back(work, t, count * t / threads, count * (t + 1) / threads);
+  work(0, 0, count / threads);
+  for (auto &th : pool) th.join();
+}
+
+// A pixel-major plane (h x w x c) with `pad` pixels of the layer's padding around it.
+void pad_plane(const float *src, int h, int w, int c, int pad, Padding padding, float *dst) {
+  const int stride = (w + 2 * pad) * c;
+  for (int r = -pad; r < h + pad; r++) {
+    float *row = dst + static_cast<size_t>(r + pad) * stride;
+    int from = source_row(r, h, padding);
+    if (from < 0) {
+      std::memset(row, 0, stride * sizeof(float));
+      continue;
+    }
+    std::memcpy(row + static_cast<size_t>(pad) * c, src + static_cast<size_t>(from) * w * c, static_cast<size_t>(w) * c * sizeof(float));
+    pad_columns(row, w, pad, c, padding);
+  }
+}
+
+int infer(Padding padding, int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
+  Net net;
+  if (nparam != 8) return 1;
+  if (int error = parse_net(padding, nparam, params, ndims, shapes, dtypes, net)) return error;
+  if (shapes[7][2] != net.heights[3] || shapes[7][3] != net.widths[3]) return 4;
+  Image im{net.layers, padding, {net.pads[0], net.pads[1], net.pads[2]}, {}, {}, nullptr, 0};
+  std::copy(net.heights, net.heights + 4, im.heights);
+  std::copy(net.widths, net.widths + 4, im.widths);
+  const int h = im.heights[0], w = im.widths[0], p = im.pads[0];
   im.padded_width = w + 2 * p;
   Buffer padded(static_cast<size_t>(h + 2 * p) * im.padded_width);
   im.padded = padded.data;
-  const int threads = std::max(1, std::min(available_cpus(), im.heights[3] / 16));
-  for (int n = 0; n < batch; n++) {
-    const float *x = static_cast<const float *>(params[0]) + static_cast<size_t>(n) * h * w;
-    for (int r = -p; r < h + p; r++) {  // layer 1's padding, once per image
-      float *dst = padded.data + static_cast<size_t>(r + p) * im.padded_width;
-      int src = source_row(r, h, padding);
-      if (src < 0) {
-        std::memset(dst, 0, im.padded_width * sizeof(float));
-        continue;
-      }
-      std::memcpy(dst + p, x + static_cast<size_t>(src) * w, w * sizeof(float));
-      for (int c = 0; c < p; c++) {
-        dst[c] = padding == kReplicate ? dst[p] : 0.f;
-        dst[p + w + c] = padding == kReplicate ? dst[p + w - 1] : 0.f;
+  const int rows = im.heights[3];
+  for (int n = 0; n < net.batch; n++) {
+    pad_plane(static_cast<const float *>(params[0]) + static_cast<size_t>(n) * h * w, h, w, 1, p, padding, padded.data);
+    float *out = static_cast<float *>(params[7]) + static_cast<size_t>(n) * rows * im.widths[3];
+    parallel(rows, std::min(available_cpus(), rows / 16),
+             [&](int, int first, int last) { run_rows(im, out, first, last); });
+  }
+  return 0;
+}
+
+// ---- training: the forward keeps both hidden activations (pixel-major, channels padded to CPAD) for the
+// backward, which returns the six Parameter gradients. Images are split between threads; each thread sums
+// its weight gradients privately, then the sums are added.
+
+struct Sizes {
+  size_t x, a1, a2, y;
+};
+
+Sizes image_sizes(const Net &net) {
+  return {static_cast<size_t>(net.heights[0]) * net.widths[0],
+          static_cast<size_t>(net.heights[1]) * net.widths[1] * net.layers[0].c_out,
+          static_cast<size_t>(net.heights[2]) * net.widths[2] * net.layers[1].c_out,
+          static_cast<size_t>(net.heights[3]) * net.widths[3]};
+}
+
+// A layer applied to a padded plane (width in_w pixels of l.c_in floats, including the padding): out rows.
+// The first and last `zero_rows` rows of the plane are zeros: skipped.
+void conv_plane(const float *padded, int in_w, const Layer &l, int out_h, int out_w, float *out, bool rectify,
+                int zero_rows = 0) {
+  const float *rows[8];
+  std::vector<const float *> many(l.k);
+  const float **r = l.k <= 8 ? rows : many.data();
+  const int in_h = out_h + l.k - 1;
+  for (int y = 0; y < out_h; y++) {
+    for (int ky = 0; ky < l.k; ky++) {
+      const int row = y + ky;
+      r[ky] = row < zero_rows || row >= in_h - zero_rows ? nullptr : padded + static_cast<size_t>(row) * in_w * l.c_in;
+    }
+    if (l.c_out == 1 && !rectify)
+      last_row(r, l, out_w, out + static_cast<size_t>(y) * out_w);
+    else
+      conv_row(r, l, out_w, out + static_cast<size_t>(y) * out_w * l.c_out, rectify);
+  }
+}
+
+int train_forward(Padding padding, int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
+  Net net;
+  if (nparam != 10) return 1;
+  if (int error = parse_net(padding, nparam, params, ndims, shapes, dtypes, net)) return error;
+  const Sizes size = image_sizes(net);
+  const int *h = net.heights, *w = net.widths, *p = net.pads;
+  parallel(net.batch, available_cpus(), [&](int, int first, int last) {
+    Buffer p0(static_cast<size_t>(h[0] + 2 * p[0]) * (w[0] + 2 * p[0]));
+    Buffer p1(static_cast<size_t>(h[1] + 2 * p[1]) * (w[1] + 2 * p[1]) * net.layers[0].c_out);
+    Buffer p2(static_cast<size_t>(h[2] + 2 * p[2]) * (w[2] + 2 * p[2]) * net.layers[1].c_out);
+    for (int n = first; n < last; n++) {
+      float *a1 = static_cast<float *>(params[8]) + n * size.a1, *a2 = static_cast<float *>(params[9]) + n * size.a2;
+      pad_plane(static_cast<const float *>(params[0]) + n * size.x, h[0], w[0], 1, p[0], padding, p0.data);
+      conv_plane(p0.data, w[0] + 2 * p[0], net.layers[0], h[1], w[1], a1, true);
+      pad_plane(a1, h[1], w[1], net.layers[0].c_out, p[1], padding, p1.data);
+      conv_plane(p1.data, w[1] + 2 * p[1], net.layers[1], h[2], w[2], a2, true);
+      pad_plane(a2, h[2], w[2], net.layers[1].c_out, p[2], padding, p2.data);
+      conv_plane(p2.data, w[2] + 2 * p[2], net.layers[2], h[3], w[3], static_cast<float *>(params[7]) + n * size.y, false);
+    }
+  });
+  return 0;
+}
+
+// dw[ky][kx][ci][co] += sum over pixels of in[y + ky][x + kx][ci] * grad[y][x][co]: for one tap, input
+// channels ci0 .. ci0 + P, output channels co0 .. co0 + G * VEC. `in` is a padded plane in_w pixels wide.
+template <int P, int G>
+void weight_grad_block(const float *in, int in_w, int c_in, const float *grad, int h, int w, int c_out, int ky, int kx,
+                       int ci0, int co0, float *dw_tap) {
+  vf acc[P][G] = {};
+  for (int y = 0; y < h; y++) {
+    const float *src = in + (static_cast<size_t>(y + ky) * in_w + kx) * c_in + ci0;
+    const float *g_row = grad + static_cast<size_t>(y) * w * c_out + co0;
+    for (int x = 0; x < w; x++) {
+      vf gv[G];
+      for (int g = 0; g < G; g++) gv[g] = load(g_row + static_cast<size_t>(x) * c_out + g * VEC);
+      for (int p = 0; p < P; p++) {
+        vf s = splat(src[static_cast<size_t>(x) * c_in + p]);
+        for (int g = 0; g < G; g++) acc[p][g] += s * gv[g];
       }
     }
-    float *out = static_cast<float *>(params[7]) + static_cast<size_t>(n) * im.heights[3] * im.widths[3];
-    std::vector<std::thread> pool;
-    const int rows = im.heights[3];
-    for (int t = 1; t < threads; t++) pool.emplace_back(run_rows, std::cref(im), out, rows * t / threads, rows * (t + 1) / threads);
-    run_rows(im, out, 0, rows / threads);
-    for (auto &th : pool) th.join();
+  }
+  for (int p = 0; p < P; p++)
+    for (int g = 0; g < G; g++) {
+      float *d = dw_tap + static_cast<size_t>(ci0 + p) * c_out + co0 + g * VEC;
+      store(d, load(d) + acc[p][g]);
+    }
+}
+
+template <int P, int G>
+inline void weight_grad_tail(const float *in, int in_w, const float *grad, int h, int w, int c_out, int ky, int kx,
+                             int count, int co0, float *dw_tap) {
+  if constexpr (P > 1) {
+    if (count == P - 1) return weight_grad_block<P - 1, G>(in, in_w, 1, grad, h, w, c_out, ky, kx, 0, co0, dw_tap);
+    weight_grad_tail<P - 1, G>(in, in_w, grad, h, w, c_out, ky, kx, count, co0, dw_tap);
+  }
+}
+
+template <int G>
+void weight_grad_group(const float *in, int in_w, int c_in, const float *grad, int h, int w, int c_out, int k, int co0,
+                       float *dw) {
+  if (c_in == 1) {  // the image: a block of P taps along x (pixel x + kx + p is tap kx + p's input)
+    constexpr int P = NACC / G;
+    for (int ky = 0; ky < k; ky++) {
+      int kx = 0;
+      for (; kx + P <= k; kx += P)
+        weight_grad_block<P, G>(in, in_w, 1, grad, h, w, c_out, ky, kx, 0, co0, dw + static_cast<size_t>(ky * k + kx) * c_out);
+      if (kx < k)
+        weight_grad_tail<P, G>(in, in_w, grad, h, w, c_out, ky, kx, k - kx, co0, dw + static_cast<size_t>(ky * k + kx) * c_out);
+    }
+    return;
+  }
+  // input channels in blocks of P, a power of two: c_in is a multiple of CPAD
+  constexpr int P = NACC / G >= 8 ? 8 : (NACC / G >= 4 ? 4 : (NACC / G >= 2 ? 2 : 1));
+  for (int ky = 0; ky < k; ky++)
+    for (int kx = 0; kx < k; kx++) {
+      float *dw_tap = dw + static_cast<size_t>(ky * k + kx) * c_in * c_out;
+      for (int ci = 0; ci < c_in; ci += P) weight_grad_block<P, G>(in, in_w, c_in, grad, h, w, c_out, ky, kx, ci, co0, dw_tap);
+    }
+}
+
+// A hidden layer's weight gradient (packed layout of Layer::w), accumulated into dw.
+void weight_grad(const float *in, int in_w, int c_in, const float *grad, int h, int w, int c_out, int k, float *dw) {
+  for (int co0 = 0; co0 < c_out; co0 += GMAX * VEC) {
+    switch (std::min(GMAX, (c_out - co0) / VEC)) {
+      case 4: weight_grad_group<4>(in, in_w, c_in, grad, h, w, c_out, k, co0, dw); break;
+      case 3: weight_grad_group<3>(in, in_w, c_in, grad, h, w, c_out, k, co0, dw); break;
+      case 2: weight_grad_group<2>(in, in_w, c_in, grad, h, w, c_out, k, co0, dw); break;
+      default: weight_grad_group<1>(in, in_w, c_in, grad, h, w, c_out, k, co0, dw); break;
+    }
+  }
+}
+
+// The gradient of a padded plane folded back onto the plane: the interior, plus for replicate padding the
+// padding's gradient added to the edge pixels it copied. Then times the ReLU's derivative (act > 0).
+void unpad_relu_grad(const float *padded, int h, int w, int c, int pad, Padding padding, const float *act, float *out) {
+  const int pw = w + 2 * pad;
+  for (int y = 0; y < h; y++)
+    std::memcpy(out + static_cast<size_t>(y) * w * c, padded + (static_cast<size_t>(y + pad) * pw + pad) * c,
+                static_cast<size_t>(w) * c * sizeof(float));
+  if (padding == kReplicate && pad > 0) {
+    for (int y = -pad; y < h + pad; y++)
+      for (int x = -pad; x < w + pad; x++) {
+        if (y >= 0 && y < h && x >= 0 && x < w) continue;
+        const float *src = padded + (static_cast<size_t>(y + pad) * pw + x + pad) * c;
+        float *dst = out + (static_cast<size_t>(std::min(std::max(y, 0), h - 1)) * w + std::min(std::max(x, 0), w - 1)) * c;
+        for (int i = 0; i < c; i++) dst[i] += src[i];
+      }
+  }
+  const size_t n = static_cast<size_t>(h) * w * c;
+  for (size_t i = 0; i < n; i += VEC) {
+    vf a = load(act + i), g = load(out + i);
+    store(out + i, a > 0 ? g : vf{});
+  }
+}
+
+// Layer `l` with its taps flipped and its channels swapped, bias zero: the input gradient of a padded plane
+// is this layer applied to the output gradient zero-padded by k - 1 (a "full" convolution).
+Layer transposed(const Layer &l) {
+  Layer t{l.k, l.c_out, l.c_in, {}, std::vector<float>(l.c_in, 0.f)};
+  t.w.assign(l.w.size(), 0.f);
+  const int taps = l.k * l.k;
+  for (int tap = 0; tap < taps; tap++)
+    for (int ci = 0; ci < l.c_in; ci++)
+      for (int co = 0; co < l.c_out; co++)
+        t.w[(static_cast<size_t>(taps - 1 - tap) * l.c_out + co) * l.c_in + ci] = l.w[(static_cast<size_t>(tap) * l.c_in + ci) * l.c_out + co];
+  return t;
+}
+
+struct Grads {  // one thread's sums, packed layouts
+  std::vector<float> w[3], b[3];
+  explicit Grads(const Net &net) {
+    for (int i = 0; i < 3; i++) {
+      w[i].assign(net.layers[i].w.size(), 0.f);
+      b[i].assign(net.layers[i].b.size(), 0.f);
+    }
+  }
+};
+
+int train_backward(Padding padding, int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
+  Net net;
+  if (nparam != 16) return 1;
+  if (int error = parse_net(padding, nparam, params, ndims, shapes, dtypes, net)) return error;
+  const Sizes size = image_sizes(net);
+  const int *h = net.heights, *w = net.widths, *p = net.pads;
+  const Layer &l1 = net.layers[0], &l2 = net.layers[1], &l3 = net.layers[2];
+  const Layer l2t = transposed(l2);
+  const int c1 = l1.c_out, c2 = l2.c_out, k2 = l2.k, k3 = l3.k;
+  const int threads = std::max(1, std::min(available_cpus(), net.batch));
+  std::vector<Grads> sums(threads, Grads(net));
+  parallel(net.batch, threads, [&](int t, int first, int last) {
+    Grads &sum = sums[t];
+    const int p2w = w[2] + 2 * p[2], p1w = w[1] + 2 * p[1], p0w = w[0] + 2 * p[0];
+    const int qh = h[2] + 2 * (k2 - 1), qw = w[2] + 2 * (k2 - 1);
+    Buffer p0(static_cast<size_t>(h[0] + 2 * p[0]) * p0w), p1(static_cast<size_t>(h[1] + 2 * p[1]) * p1w * c1);
+    Buffer p2(static_cast<size_t>(h[2] + 2 * p[2]) * p2w * c2), dp2(static_cast<size_t>(h[2] + 2 * p[2]) * p2w * c2);
+    Buffer dz2(size.a2), q(static_cast<size_t>(qh) * qw * c2), dp1(static_cast<size_t>(h[1] + 2 * p[1]) * p1w * c1);
+    Buffer dz1(size.a1);
+    for (int n = first; n < last; n++) {
+      const float *a1 = static_cast<const float *>(params[7]) + n * size.a1;
+      const float *a2 = static_cast<const float *>(params[8]) + n * size.a2;
+      const float *dy = static_cast<const float *>(params[9]) + n * size.y;
+      // layer 3: one output channel; the gradient of its padded input by scattering dy * w3
+      pad_plane(a2, h[2], w[2], c2, p[2], padding, p2.data);
+      std::memset(dp2.data, 0, static_cast<size_t>(h[2] + 2 * p[2]) * p2w * c2 * sizeof(float));
+      for (int y = 0; y < h[3]; y++)
+        for (int x = 0; x < w[3]; x++) {
+          const float g = dy[static_cast<size_t>(y) * w[3] + x];
+          sum.b[2][0] += g;
+          for (int ky = 0; ky < k3; ky++)
+            for (int kx = 0; kx < k3; kx++) {
+              const size_t at = (static_cast<size_t>(y + ky) * p2w + x + kx) * c2;
+              const float *wt = &l3.w[static_cast<size_t>(ky * k3 + kx) * c2];
+              float *dwt = &sum.w[2][static_cast<size_t>(ky * k3 + kx) * c2];
+              for (int c = 0; c < c2; c += VEC) {
+                store(dp2.data + at + c, load(dp2.data + at + c) + g * load(wt + c));
+                store(dwt + c, load(dwt + c) + g * load(p2.data + at + c));
+              }
+            }
+        }
+      // layer 2
+      unpad_relu_grad(dp2.data, h[2], w[2], c2, p[2], padding, a2, dz2.data);
+      for (size_t i = 0; i < size.a2; i += c2)
+        for (int c = 0; c < c2; c++) sum.b[1][c] += dz2.data[i + c];
+      pad_plane(a1, h[1], w[1], c1, p[1], padding, p1.data);
+      weight_grad(p1.data, p1w, c1, dz2.data, h[2], w[2], c2, k2, sum.w[1].data());
+      pad_plane(dz2.data, h[2], w[2], c2, k2 - 1, kZeros, q.data);
+      conv_plane(q.data, qw, l2t, h[1] + 2 * p[1], p1w, dp1.data, false, k2 - 1);
+      // layer 1 (the image needs no gradient)
+      unpad_relu_grad(dp1.data, h[1], w[1], c1, p[1], padding, a1, dz1.data);
+      for (size_t i = 0; i < size.a1; i += c1)
+        for (int c = 0; c < c1; c++) sum.b[0][c] += dz1.data[i + c];
+      pad_plane(static_cast<const float *>(params[0]) + n * size.x, h[0], w[0], 1, p[0], padding, p0.data);
+      weight_grad(p0.data, p0w, 1, dz1.data, h[1], w[1], c1, l1.k, sum.w[0].data());
+    }
+  });
+  // sums of the threads, unpacked to the Parameters' layouts [c_out, c_in, k, k] without channel padding
+  const int real_in[3] = {1, net.n1, net.n2}, real_out[3] = {net.n1, net.n2, 1};
+  for (int i = 0; i < 3; i++) {
+    const Layer &l = net.layers[i];
+    float *dw = static_cast<float *>(params[10 + 2 * i]), *db = static_cast<float *>(params[11 + 2 * i]);
+    for (int co = 0; co < real_out[i]; co++) {
+      float b = 0.f;
+      for (const Grads &s : sums) b += s.b[i][co];
+      db[co] = b;
+      for (int ci = 0; ci < real_in[i]; ci++)
+        for (int tap = 0; tap < l.k * l.k; tap++) {
+          float v = 0.f;
+          for (const Grads &s : sums) v += s.w[i][(static_cast<size_t>(tap) * l.c_in + ci) * l.c_out + co];
+          dw[(static_cast<size_t>(co) * real_in[i] + ci) * l.k * l.k + tap] = v;
+        }
+    }
   }
   return 0;
 }
 
 }  // namespace
 
+#define ENTRY(name, body, mode) \
+  int name(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *, void *) { \
+    return body(mode, nparam, params, ndims, shapes, dtypes);                                            \
+  }
+
 extern "C" {
-int srcnn_forward_valid(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *, void *) {
-  return forward(kValid, nparam, params, ndims, shapes, dtypes);
-}
-int srcnn_forward_zeros(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *, void *) {
-  return forward(kZeros, nparam, params, ndims, shapes, dtypes);
-}
-int srcnn_forward_replicate(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *, void *) {
-  return forward(kReplicate, nparam, params, ndims, shapes, dtypes);
-}
+ENTRY(srcnn_forward_valid, infer, kValid)
+ENTRY(srcnn_forward_zeros, infer, kZeros)
+ENTRY(srcnn_forward_replicate, infer, kReplicate)
+ENTRY(srcnn_train_forward_valid, train_forward, kValid)
+ENTRY(srcnn_train_forward_zeros, train_forward, kZeros)
+ENTRY(srcnn_train_forward_replicate, train_forward, kReplicate)
+ENTRY(srcnn_train_backward_valid, train_backward, kValid)
+ENTRY(srcnn_train_backward_zeros, train_backward, kZeros)
+ENTRY(srcnn_train_backward_replicate, train_backward, kReplicate)
 }
