@@ -31,7 +31,8 @@ def check_train_record(record, framework, padding, patch_size):
     assert record["mpix_per_s"] > 0 and record["gflops_per_s"] > 0
 
 
-@pytest.mark.parametrize("variant,padding,expected", [("auto", "valid", "SRCNNGemm"),
+@pytest.mark.parametrize("variant,padding,expected", [("auto", "valid", "SRCNNFused"),
+                                                      ("gemm", "zeros", "SRCNNGemm"),
                                                       ("plain", "replicate", "SRCNN")])
 def test_bench_train_step_mindspore(repo_root, variant, padding, expected):
     out = run(repo_root, "bench_train_step.py", "--framework=mindspore", "--arch=9-1-5", "--batch_size=2",
