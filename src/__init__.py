@@ -9,8 +9,9 @@ import sys
 # oneDNN (MindSpore's CPU backend) reads ONEDNN_MAX_CPU_ISA once, when MindSpore loads. Two facts decide it:
 # - plain NCHW convolutions (nn.Conv2d) get slow reference kernels when AVX-512 is allowed; capped at AVX2
 #   they take a JIT GEMM path (~30x faster forward).
-# - this repository's CPU paths for training and inference use no convolution primitive (src/srcnn_gemm.py):
-#   they are batched matrix products, 1.3-1.4x faster with AVX-512 (benchmarks/README.md).
+# - this repository's CPU paths for training and inference use no convolution primitive: the fused kernel
+#   (src/fused_cpu.py) does not use oneDNN at all, and its fallback (src/srcnn_gemm.py, batched matrix
+#   products) is 1.3-1.4x faster with AVX-512 (benchmarks/README.md).
 # So AVX-512 (where the CPU has it), except for the entry points whose work is running exported graphs
 # (MINDIR through GraphCell: MindSpore's own convolution kernels). A value the user set wins; a value this
 # module set in a parent process (marked by SRCNN_ONEDNN_DEFAULT) is recomputed for the child's own work.

@@ -1,17 +1,19 @@
-"""SRCNN inference on CPU as one fused MindSpore operator: ``ops.Custom`` (func_type="aot") running the C++
-kernel in src/cpu_kernels/srcnn_forward.cc, built on first use with the system C++ compiler.
+"""SRCNN on CPU as fused MindSpore operators: ``ops.Custom`` (func_type="aot") running the C++ kernels in
+src/cpu_kernels/srcnn_fused.cc, built on first use with the system C++ compiler.
 
 Why: MindSpore's CPU primitives run SRCNN as separate passes (im2col, GEMM, bias, ReLU, col2im) over
-full-image activations (64 x H x W floats), which is memory-bound; the kernel keeps a few rows of each
-layer's output in the cache and accumulates in registers (benchmarks/README.md: 512x512 in ~14 ms against
-~32 ms for onnxruntime and ~85 ms for the batched-matmul graph). It reads the nn.Conv2d Parameters of a plain
-``SRCNN`` at every call (shared, not copied), for every arch and padding mode; outputs equal nn.Conv2d's to
-float32 rounding (tests/test_fused_cpu.py).
+full-size activations (64 x H x W floats), which is memory-bound; the kernels keep the working set in the
+cache and accumulate in registers (benchmarks/README.md: a 512x512 image in ~13 ms against ~32 ms for
+onnxruntime and ~87 ms for the batched-matmul graph; the shipped recipe's training step in ~49 ms against
+~120 ms). ``FusedSRCNN`` (inference) reads the nn.Conv2d Parameters of a plain ``SRCNN`` at every call;
+``SRCNNFused`` (training) is an SRCNN with the same Parameters. Every arch and padding mode; outputs and
+gradients equal nn.Conv2d's to float32 rounding (tests/test_fused_cpu.py, tests/test_network.py).
 
 The library is compiled with -O3 -march=native into a per-user cache (SRCNN_KERNEL_CACHE, else
 $XDG_CACHE_HOME/srcnn-mindspore, else ~/.cache/srcnn-mindspore), keyed by the source, the compiler, the
 flags and the CPU, and written atomically (ranks building at once are safe). Without a compiler, or with
-SRCNN_FUSED_CPU=0, ``src.inference`` falls back to the batched-matmul graph (src/srcnn_gemm.py).
+SRCNN_FUSED_CPU=0, inference and training fall back to the batched-matmul formulation (src/srcnn_gemm.py),
+with a one-line note. SRCNN_CPU_THREADS caps the kernels' threads (default: the CPUs this process may use).
 """
 import hashlib
 import os
@@ -23,8 +25,8 @@ import tempfile
 
 from src.srcnn import SRCNN, border, parse_arch
 
-SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpu_kernels", "srcnn_forward.cc")
-LIBRARY_NAME = "srcnn_forward.so"
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpu_kernels", "srcnn_fused.cc")
+LIBRARY_NAME = "srcnn_fused.so"
 FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-pthread")
 NATIVE_FLAGS = ("-march=native",)
 

@@ -1,4 +1,5 @@
-"""SRCNN as batched matrix products: the fast formulation for MindSpore's CPU backend.
+"""SRCNN as batched matrix products: MindSpore's CPU backend without the fused kernel (src/fused_cpu.py), i.e.
+where no C++ compiler is available, under mixed precision, or with SRCNN_FUSED_CPU=0.
 
 oneDNN (MindSpore's CPU backend) runs SRCNN's convolutions with plain NCHW layouts as im2col + GEMM, poorly
 for the 1-channel first and last layers (their weight gradients dominate a step) and slowly for the 64 -> 32
@@ -27,9 +28,9 @@ gradients match nn.Conv2d to float32 rounding (tests/test_network.py). No convol
 the formulation runs with oneDNN's AVX-512 GEMMs (src/__init__.py allows them; plain NCHW convolutions
 would get reference kernels under AVX-512; see benchmarks/README.md).
 
-Classes: ``GemmLayers`` (the layers, static shapes, weights as arguments); ``SRCNNGemm`` (the CPU training
-network); for inference of a plain ``SRCNN`` with its own Parameters: ``SRCNNGemmInference`` (one
-compilation for every image size: src.inference.Predictor uses it on CPU) and ``SRCNNGemmPerShape``
+Classes: ``GemmLayers`` (the layers, static shapes, weights as arguments); ``SRCNNGemm`` (the fallback CPU
+training network); for inference of a plain ``SRCNN`` with its own Parameters: ``SRCNNGemmInference`` (one
+compilation for every image size: src.inference.Predictor's fallback on CPU) and ``SRCNNGemmPerShape``
 (GemmLayers compiled per image size: faster per call, ~0.6 s to compile each new size).
 """
 import numpy as np

@@ -1,4 +1,4 @@
-"""The fused CPU inference kernel (src/fused_cpu.py, src/cpu_kernels/srcnn_forward.cc) against nn.Conv2d,
+"""The fused CPU inference kernel (src/fused_cpu.py, src/cpu_kernels/srcnn_fused.cc) against nn.Conv2d,
 its build cache, and the fallback when it cannot be built."""
 import itertools
 import os

@@ -1,12 +1,14 @@
-// SRCNN inference on CPU as one MindSpore AOT custom operator (ops.Custom, func_type="aot"): the three
-// convolutions, biases and ReLUs fused in a sliding window of rows, so the 64-channel activations stay in the
-// cache instead of making round trips to memory between unfused primitives (src/fused_cpu.py builds and
-// calls it; tests/test_fused_cpu.py checks it against nn.Conv2d).
-//
-// Inputs: x [N,1,H,W], w1 [n1,1,k1,k1], b1 [n1], w2 [n2,n1,k2,k2], b2 [n2], w3 [1,n2,k3,k3], b3 [1] (float32,
-// the nn.Conv2d Parameters as they are); output [N,1,Ho,Wo]. One entry point per padding mode.
+// SRCNN on CPU as MindSpore AOT custom operators (ops.Custom, func_type="aot"; src/fused_cpu.py builds and
+// calls them; tests/test_fused_cpu.py and tests/test_network.py check them against nn.Conv2d):
+// - srcnn_forward_<padding>: inference, the three convolutions, biases and ReLUs fused in a sliding window of
+//   rows, so the 64-channel activations stay in the cache instead of making round trips to memory between
+//   unfused primitives. Inputs x [N,1,H,W], w1 [n1,1,k1,k1], b1 [n1], w2 [n2,n1,k2,k2], b2 [n2],
+//   w3 [1,n2,k3,k3], b3 [1] (float32, the nn.Conv2d Parameters as they are); output [N,1,Ho,Wo].
+// - srcnn_train_forward_<padding>: the same inputs; outputs y and both hidden activations for the backward.
+// - srcnn_train_backward_<padding>: the same inputs, the activations and dy; outputs the six gradients.
 // Activations are pixel-major (channels innermost, padded to a multiple of CPAD with zero weights) and each
-// block of output pixels x channel vectors is accumulated in registers. Rows are split between threads.
+// block of output pixels x channel vectors is accumulated in registers (GCC/Clang vector extensions: one
+// source for AVX-512, AVX2 and NEON). Rows (inference) or images (training) are split between threads.
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
