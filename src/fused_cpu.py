@@ -9,114 +9,12 @@ onnxruntime and ~87 ms for the batched-matmul graph; the shipped recipe's traini
 ``SRCNNFused`` (training) is an SRCNN with the same Parameters. Every arch and padding mode; outputs and
 gradients equal nn.Conv2d's to float32 rounding (tests/test_fused_cpu.py, tests/test_network.py).
 
-The library is compiled with -O3 -march=native into a per-user cache (SRCNN_KERNEL_CACHE, else
-$XDG_CACHE_HOME/srcnn-mindspore, else ~/.cache/srcnn-mindspore), keyed by the source, the compiler, the
-flags and the CPU, and written atomically (ranks building at once are safe). Without a compiler, or with
-SRCNN_FUSED_CPU=0, inference and training fall back to the batched-matmul formulation (src/srcnn_gemm.py),
-with a one-line note. SRCNN_CPU_THREADS caps the kernels' threads (default: the CPUs this process may use).
+The library is built by src/kernel_build.py. Where it cannot be (no compiler, SRCNN_FUSED_CPU=0, ...),
+inference and training fall back to the batched-matmul formulation (src/srcnn_gemm.py), with a one-line
+note. SRCNN_CPU_THREADS caps the kernels' threads (default: the CPUs this process may use).
 """
-import hashlib
-import os
-import platform
-import shutil
-import subprocess
-import sys
-import tempfile
-
+from src.kernel_build import build_library
 from src.srcnn import SRCNN, border, parse_arch
-
-SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpu_kernels", "srcnn_fused.cc")
-LIBRARY_NAME = "srcnn_fused.so"
-FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-pthread")
-NATIVE_FLAGS = ("-march=native",)
-
-
-class KernelUnavailable(RuntimeError):
-    """The fused kernel cannot be built or is switched off; the message says why."""
-
-
-_NOTED = set()
-
-
-def note_fallback(reason, fallback):
-    """One line on stderr, once per process and message: why the kernel is not used and what runs instead."""
-    message = f"note: fused CPU kernel not used ({reason}); running {fallback}"
-    if message not in _NOTED:
-        _NOTED.add(message)
-        print(message, file=sys.stderr)
-
-
-def enabled():
-    return os.environ.get("SRCNN_FUSED_CPU", "1").strip().lower() not in ("0", "false", "no", "off")
-
-
-def find_compiler():
-    """$CXX, else the first of c++, g++, clang++ on PATH; None if there is none."""
-    if os.environ.get("CXX"):
-        return shutil.which(os.environ["CXX"])
-    for name in ("c++", "g++", "clang++"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-def cache_root():
-    if os.environ.get("SRCNN_KERNEL_CACHE"):
-        return os.environ["SRCNN_KERNEL_CACHE"]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "srcnn-mindspore")
-
-
-def _cpu_signature():
-    """What -march=native depends on: the CPU model and feature flags (a shared home may span machines)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            lines = [line for line in f if line.startswith(("model name", "flags", "Features", "CPU part"))]
-        return platform.machine() + "".join(sorted(set(lines)))
-    except OSError:
-        return platform.machine() + platform.processor()
-
-
-def _compile(compiler, flags, output):
-    command = [compiler, *flags, "-o", output, SOURCE]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    return result.returncode == 0, (result.stderr or result.stdout).strip()
-
-
-def build_library():
-    """The compiled kernel library's path (built once per source, compiler and CPU)."""
-    if not enabled():
-        raise KernelUnavailable("SRCNN_FUSED_CPU=0")
-    compiler = find_compiler()
-    if compiler is None:
-        raise KernelUnavailable(f"no C++ compiler found (CXX={os.environ.get('CXX', '')!r}, c++, g++, clang++)")
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=False).stdout
-    with open(SOURCE, "rb") as f:
-        source = f.read()
-    key = hashlib.sha256(b"\0".join([source, compiler.encode(), version.encode(), " ".join(FLAGS).encode(),
-                                     _cpu_signature().encode()])).hexdigest()[:16]
-    folder = os.path.join(cache_root(), key)
-    path = os.path.join(folder, LIBRARY_NAME)
-    if os.path.isfile(path):
-        return path
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as e:
-        raise KernelUnavailable(f"cannot create the kernel cache {folder}: {e.strerror}") from None
-    fd, partial = tempfile.mkstemp(prefix=".building-", suffix=".so", dir=folder)
-    os.close(fd)
-    try:
-        ok, message = _compile(compiler, FLAGS + NATIVE_FLAGS, partial)
-        if not ok:  # a compiler without -march=native (or a CPU it does not know): portable code
-            ok, message = _compile(compiler, FLAGS, partial)
-        if not ok:
-            raise KernelUnavailable(f"{compiler} failed on {SOURCE}: {message.splitlines()[-1] if message else ''}")
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
-    return path
 
 
 class FusedSRCNN:

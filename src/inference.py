@@ -21,7 +21,8 @@ def fast_cpu_runner(net):
     why; elsewhere the network itself."""
     import mindspore as ms
 
-    from src.fused_cpu import FusedSRCNN, KernelUnavailable, note_fallback
+    from src.fused_cpu import FusedSRCNN
+    from src.kernel_build import KernelUnavailable, note_fallback
     from src.srcnn import SRCNN
     from src.srcnn_gemm import SRCNNGemmInference
 

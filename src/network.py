@@ -22,7 +22,8 @@ def build_network(arch="9-1-5", n1=64, n2=32, padding="replicate", device_target
     if not training or device_target != "CPU":
         return SRCNN(arch, n1, n2, padding)
     if amp_level == "O0":
-        from src.fused_cpu import KernelUnavailable, SRCNNFused, note_fallback
+        from src.fused_cpu import SRCNNFused
+        from src.kernel_build import KernelUnavailable, note_fallback
 
         try:
             return SRCNNFused(arch, n1, n2, padding)

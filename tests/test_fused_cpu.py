@@ -1,5 +1,6 @@
-"""The fused CPU inference kernel (src/fused_cpu.py, src/cpu_kernels/srcnn_fused.cc) against nn.Conv2d,
-its build cache, and the fallback when it cannot be built."""
+"""The fused CPU kernels (src/fused_cpu.py, src/cpu_kernels/srcnn_fused.cc): inference against nn.Conv2d
+(training's outputs and gradients: tests/test_network.py), the build cache, and the fallback when the
+kernels cannot be built."""
 import itertools
 import os
 import re
@@ -8,17 +9,19 @@ import numpy as np
 import pytest
 
 import src  # noqa: F401
-from tests.conftest import randomize, rel_err
+from tests.conftest import randomize, rel_err, requires_compiler
 
 ms = pytest.importorskip("mindspore")
 
 from src.device import init_context  # noqa: E402
-from src.fused_cpu import FusedSRCNN, KernelUnavailable, build_library  # noqa: E402
+from src.fused_cpu import FusedSRCNN  # noqa: E402
+from src.kernel_build import KernelUnavailable, build_library  # noqa: E402
 from src.srcnn import ARCHS, PADDINGS, SRCNN  # noqa: E402
 
 init_context("CPU")
 
 
+@requires_compiler
 @pytest.mark.parametrize("arch,padding", list(itertools.product(ARCHS, PADDINGS)))
 def test_fused_kernel_matches_conv2d(arch, padding, monkeypatch):
     rng = np.random.default_rng(5)
@@ -39,6 +42,7 @@ def test_fused_kernel_matches_conv2d(arch, padding, monkeypatch):
                 assert rel_err(expected, got) <= 1e-5, (n1, n2, shape, threads)
 
 
+@requires_compiler
 def test_fused_kernel_is_built_once_per_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("SRCNN_KERNEL_CACHE", str(tmp_path))
     path = build_library()
@@ -46,15 +50,22 @@ def test_fused_kernel_is_built_once_per_cache(tmp_path, monkeypatch):
     built = os.stat(path).st_mtime_ns
     assert build_library() == path and os.stat(path).st_mtime_ns == built  # cached, not rebuilt
     assert os.listdir(os.path.dirname(path)) == [os.path.basename(path)]  # no partial files left
+    monkeypatch.setenv("MS_CUSTOM_AOT_WHITE_LIST", str(tmp_path))  # MindSpore's allow-list, honoured
+    net = SRCNN("9-1-5", n1=8, n2=4, padding="zeros")
+    x = ms.Tensor(np.random.default_rng(1).random((1, 1, 20, 20), dtype=np.float32))
+    assert rel_err(net(x).asnumpy(), FusedSRCNN(net)(x).asnumpy()) <= 1e-5
 
 
 @pytest.mark.parametrize("setting,reason", [({"CXX": "/nonexistent/c++"}, "no C++ compiler found"),
                                             ({"CXX": "false"}, "failed on"),
-                                            ({"SRCNN_FUSED_CPU": "0"}, "SRCNN_FUSED_CPU=0")])
+                                            ({"SRCNN_FUSED_CPU": "0"}, "SRCNN_FUSED_CPU=0"),
+                                            ({"MS_CUSTOM_AOT_WHITE_LIST": "/nonexistent/allowed"},
+                                             "outside MS_CUSTOM_AOT_WHITE_LIST")])
 def test_without_the_kernel_inference_falls_back_to_the_gemm_graph(setting, reason, tmp_path, monkeypatch,
                                                                    capsys):
     from src.inference import Predictor
-    from src.srcnn_gemm import SRCNNGemmInference
+    from src.network import build_network
+    from src.srcnn_gemm import SRCNNGemm, SRCNNGemmInference
 
     monkeypatch.setenv("SRCNN_KERNEL_CACHE", str(tmp_path))  # an empty cache: the build is attempted
     for key, value in setting.items():
@@ -68,3 +79,5 @@ def test_without_the_kernel_inference_falls_back_to_the_gemm_graph(setting, reas
     assert reason in capsys.readouterr().err
     lr_y = np.random.default_rng(4).random((23, 19)).astype(np.float32)
     assert rel_err(net(ms.Tensor(lr_y[None, None])).asnumpy()[0, 0], predictor(lr_y)) <= 1e-5
+    assert isinstance(build_network("9-1-5", 8, 4, "replicate", "CPU", training=True), SRCNNGemm)
+    assert "SRCNNGemm" in capsys.readouterr().err  # training says so too

@@ -1,0 +1,117 @@
+"""Building the fused CPU kernels (src/cpu_kernels/srcnn_fused.cc) into a shared library, once per source,
+compiler and CPU. No MindSpore import: the tests ask ``find_compiler`` before MindSpore loads.
+
+The library is compiled with -O3 -march=native into a per-user cache (SRCNN_KERNEL_CACHE, else
+$XDG_CACHE_HOME/srcnn-mindspore, else ~/.cache/srcnn-mindspore), keyed by the source, the compiler, the
+flags and the CPU, and written atomically (ranks building at once are safe). ``KernelUnavailable`` says why
+it cannot be used (no compiler, a failed build, SRCNN_FUSED_CPU=0, not Linux, MindSpore's
+MS_CUSTOM_AOT_WHITE_LIST excluding the cache); callers fall back with ``note_fallback``.
+"""
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpu_kernels", "srcnn_fused.cc")
+LIBRARY_NAME = "srcnn_fused.so"
+FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-pthread")
+NATIVE_FLAGS = ("-march=native",)
+
+
+class KernelUnavailable(RuntimeError):
+    """The fused kernel cannot be built or is switched off; the message says why."""
+
+
+_NOTED = set()
+
+
+def note_fallback(reason, fallback):
+    """One line on stderr, once per process and message: why the kernel is not used and what runs instead."""
+    message = f"note: fused CPU kernel not used ({reason}); running {fallback}"
+    if message not in _NOTED:
+        _NOTED.add(message)
+        print(message, file=sys.stderr)
+
+
+def enabled():
+    return os.environ.get("SRCNN_FUSED_CPU", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def find_compiler():
+    """$CXX, else the first of c++, g++, clang++ on PATH; None if there is none."""
+    if os.environ.get("CXX"):
+        return shutil.which(os.environ["CXX"])
+    for name in ("c++", "g++", "clang++"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def cache_root():
+    if os.environ.get("SRCNN_KERNEL_CACHE"):
+        return os.environ["SRCNN_KERNEL_CACHE"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "srcnn-mindspore")
+
+
+def _cpu_signature():
+    """What -march=native depends on: the CPU model and feature flags (a shared home may span machines)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            lines = [line for line in f if line.startswith(("model name", "flags", "Features", "CPU part"))]
+        return platform.machine() + "".join(sorted(set(lines)))
+    except OSError:
+        return platform.machine() + platform.processor()
+
+
+def _compile(compiler, flags, output):
+    command = [compiler, *flags, "-o", output, SOURCE]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    return result.returncode == 0, (result.stderr or result.stdout).strip()
+
+
+def build_library():
+    """The compiled kernel library's path (built once per source, compiler and CPU)."""
+    if not enabled():
+        raise KernelUnavailable("SRCNN_FUSED_CPU=0")
+    if platform.system() != "Linux":
+        raise KernelUnavailable(f"MindSpore runs custom operators on Linux only, this is {platform.system()}")
+    allowed = os.environ.get("MS_CUSTOM_AOT_WHITE_LIST")
+    if allowed is not None:  # MindSpore loads custom-operator libraries from inside this folder only
+        allowed, cache = os.path.realpath(allowed), os.path.realpath(cache_root())
+        if os.path.commonpath([allowed, cache]) != allowed:
+            raise KernelUnavailable(f"the kernel cache {cache} is outside MS_CUSTOM_AOT_WHITE_LIST={allowed}; "
+                                    "set SRCNN_KERNEL_CACHE to a folder inside it")
+    compiler = find_compiler()
+    if compiler is None:
+        raise KernelUnavailable(f"no C++ compiler found (CXX={os.environ.get('CXX', '')!r}, c++, g++, clang++)")
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=False).stdout
+    with open(SOURCE, "rb") as f:
+        source = f.read()
+    key = hashlib.sha256(b"\0".join([source, compiler.encode(), version.encode(), " ".join(FLAGS).encode(),
+                                     _cpu_signature().encode()])).hexdigest()[:16]
+    folder = os.path.join(cache_root(), key)
+    path = os.path.join(folder, LIBRARY_NAME)
+    if os.path.isfile(path):
+        return path
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise KernelUnavailable(f"cannot create the kernel cache {folder}: {e.strerror}") from None
+    fd, partial = tempfile.mkstemp(prefix=".building-", suffix=".so", dir=folder)
+    os.close(fd)
+    try:
+        ok, message = _compile(compiler, FLAGS + NATIVE_FLAGS, partial)
+        if not ok:  # a compiler without -march=native (or a CPU it does not know): portable code
+            ok, message = _compile(compiler, FLAGS, partial)
+        if not ok:
+            raise KernelUnavailable(f"{compiler} failed on {SOURCE}: {message.splitlines()[-1] if message else ''}")
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return path
