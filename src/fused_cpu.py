@@ -13,6 +13,7 @@ The library is built by src/kernel_build.py. Where it cannot be (no compiler, SR
 inference and training fall back to the batched-matmul formulation (src/srcnn_gemm.py), with a one-line
 note. SRCNN_CPU_THREADS caps the kernels' threads (default: the CPUs this process may use).
 """
+from src.errors import UserError
 from src.kernel_build import build_library
 from src.srcnn import SRCNN, border, parse_arch
 
@@ -34,9 +35,17 @@ class FusedSRCNN:
 
         self.op = ops.Custom(f"{self.library}:srcnn_forward_{net.padding}", out_shape=out_shape,
                              out_dtype=lambda x_dtype, *_: x_dtype, func_type="aot")
+        self.min_size = shrink + 1
 
     def __call__(self, x):
+        import mindspore as ms
+
         net = self.net
+        if x.dtype != ms.float32:
+            raise UserError(f"the fused CPU kernel takes float32 images, got {x.dtype}")
+        if len(x.shape) != 4 or x.shape[1] != 1 or min(x.shape[2:]) < self.min_size:
+            raise UserError(f"image batch of shape {tuple(x.shape)}: expected [N, 1, H, W] with H, W >= "
+                            f"{self.min_size} for arch {net.arch} with padding={net.padding}")
         return self.op(x, net.conv1.weight, net.conv1.bias, net.conv2.weight, net.conv2.bias,
                        net.conv3.weight, net.conv3.bias)
 

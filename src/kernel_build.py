@@ -1,7 +1,7 @@
 """Building the fused CPU kernels (src/cpu_kernels/srcnn_fused.cc) into a shared library, once per source,
 compiler and CPU. No MindSpore import: the tests ask ``find_compiler`` before MindSpore loads.
 
-The library is compiled with -O3 -march=native into a per-user cache (SRCNN_KERNEL_CACHE, else
+The library is compiled with -O3 -march=native (SRCNN_KERNEL_MARCH=<target> overrides it) into a per-user cache (SRCNN_KERNEL_CACHE, else
 $XDG_CACHE_HOME/srcnn-mindspore, else ~/.cache/srcnn-mindspore), keyed by the source, the compiler, the
 flags and the CPU, and written atomically (ranks building at once are safe). ``KernelUnavailable`` says why
 it cannot be used (no compiler, a failed build, SRCNN_FUSED_CPU=0, not Linux, MindSpore's
@@ -10,6 +10,7 @@ MS_CUSTOM_AOT_WHITE_LIST excluding the cache); callers fall back with ``note_fal
 import hashlib
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,6 @@ import tempfile
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpu_kernels", "srcnn_fused.cc")
 LIBRARY_NAME = "srcnn_fused.so"
 FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-pthread")
-NATIVE_FLAGS = ("-march=native",)
 
 
 class KernelUnavailable(RuntimeError):
@@ -41,14 +41,23 @@ def enabled():
 
 
 def find_compiler():
-    """$CXX, else the first of c++, g++, clang++ on PATH; None if there is none."""
+    """The compiler command as a list ($CXX, which may carry arguments such as 'ccache g++', else the first of
+    c++, g++, clang++ on PATH), or None if there is none."""
     if os.environ.get("CXX"):
-        return shutil.which(os.environ["CXX"])
+        words = shlex.split(os.environ["CXX"])
+        program = shutil.which(words[0]) if words else None
+        return [program, *words[1:]] if program else None
     for name in ("c++", "g++", "clang++"):
         path = shutil.which(name)
         if path:
-            return path
+            return [path]
     return None
+
+
+def target_flags():
+    """-march for the build: the CPU this runs on, unless SRCNN_KERNEL_MARCH names another target (for
+    example x86-64-v3 for AVX2 code, x86-64 for SSE2 code)."""
+    return (f"-march={os.environ.get('SRCNN_KERNEL_MARCH') or 'native'}",)
 
 
 def cache_root():
@@ -69,47 +78,63 @@ def _cpu_signature():
 
 
 def _compile(compiler, flags, output):
-    command = [compiler, *flags, "-o", output, SOURCE]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    return result.returncode == 0, (result.stderr or result.stdout).strip()
+    """(ok, the compiler's first error line)."""
+    try:
+        result = subprocess.run([*compiler, *flags, "-o", output, SOURCE], capture_output=True, text=True,
+                                check=False)
+    except OSError as e:
+        return False, f"cannot run {compiler[0]}: {e.strerror}"
+    lines = (result.stderr or result.stdout).strip().splitlines()
+    errors = [line for line in lines if "error" in line.lower()]
+    return result.returncode == 0, (errors or lines or [""])[0]
 
 
 def build_library():
-    """The compiled kernel library's path (built once per source, compiler and CPU)."""
+    """The compiled kernel library's path (built once per source, compiler, flags and CPU)."""
     if not enabled():
         raise KernelUnavailable("SRCNN_FUSED_CPU=0")
     if platform.system() != "Linux":
         raise KernelUnavailable(f"MindSpore runs custom operators on Linux only, this is {platform.system()}")
+    cache = os.path.realpath(cache_root())
+    if ":" in cache:  # MindSpore reads the operator's "library:function" name
+        raise KernelUnavailable(f"the kernel cache path {cache} contains ':'; set SRCNN_KERNEL_CACHE")
     allowed = os.environ.get("MS_CUSTOM_AOT_WHITE_LIST")
     if allowed is not None:  # MindSpore loads custom-operator libraries from inside this folder only
-        allowed, cache = os.path.realpath(allowed), os.path.realpath(cache_root())
+        allowed = os.path.realpath(allowed)
         if os.path.commonpath([allowed, cache]) != allowed:
             raise KernelUnavailable(f"the kernel cache {cache} is outside MS_CUSTOM_AOT_WHITE_LIST={allowed}; "
                                     "set SRCNN_KERNEL_CACHE to a folder inside it")
     compiler = find_compiler()
     if compiler is None:
         raise KernelUnavailable(f"no C++ compiler found (CXX={os.environ.get('CXX', '')!r}, c++, g++, clang++)")
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=False).stdout
+    try:
+        version = subprocess.run([*compiler, "--version"], capture_output=True, text=True, check=False).stdout
+    except OSError as e:
+        raise KernelUnavailable(f"cannot run {compiler[0]}: {e.strerror}") from None
     with open(SOURCE, "rb") as f:
         source = f.read()
-    key = hashlib.sha256(b"\0".join([source, compiler.encode(), version.encode(), " ".join(FLAGS).encode(),
+    flags = FLAGS + target_flags()
+    key = hashlib.sha256(b"\0".join([source, " ".join(compiler).encode(), version.encode(), " ".join(flags).encode(),
                                      _cpu_signature().encode()])).hexdigest()[:16]
-    folder = os.path.join(cache_root(), key)
+    folder = os.path.join(cache, key)
     path = os.path.join(folder, LIBRARY_NAME)
-    if os.path.isfile(path):
+    if os.path.isfile(path) and os.access(path, os.R_OK):
         return path
     try:
         os.makedirs(folder, exist_ok=True)
+        fd, partial = tempfile.mkstemp(prefix=".building-", suffix=".so", dir=folder)
+        os.close(fd)
     except OSError as e:
-        raise KernelUnavailable(f"cannot create the kernel cache {folder}: {e.strerror}") from None
-    fd, partial = tempfile.mkstemp(prefix=".building-", suffix=".so", dir=folder)
-    os.close(fd)
+        raise KernelUnavailable(f"cannot write the kernel cache {folder}: {e.strerror}") from None
     try:
-        ok, message = _compile(compiler, FLAGS + NATIVE_FLAGS, partial)
-        if not ok:  # a compiler without -march=native (or a CPU it does not know): portable code
+        ok, message = _compile(compiler, flags, partial)
+        if not ok and flags[-1] == "-march=native":  # a compiler that does not know this CPU: portable code
             ok, message = _compile(compiler, FLAGS, partial)
+            if ok:
+                print(f"note: fused CPU kernel built without -march=native ({message})", file=sys.stderr)
         if not ok:
-            raise KernelUnavailable(f"{compiler} failed on {SOURCE}: {message.splitlines()[-1] if message else ''}")
+            raise KernelUnavailable(f"{compiler[0]} failed on {SOURCE}: {message}")
+        os.chmod(partial, 0o755)  # mkstemp made it private; a shared cache must be readable by its users
         os.replace(partial, path)
     finally:
         if os.path.exists(partial):

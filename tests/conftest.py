@@ -80,3 +80,17 @@ def rel_err(a, b):
     import numpy as np
 
     return float(np.abs(a - b).max() / max(np.abs(a).max(), 1e-12))
+
+
+def loss_and_grads(net, x, target):
+    """(output, gradients of the six Parameters) of the MSE between net(x) and the matching part of target."""
+    import mindspore as ms
+    from mindspore import ops
+
+    def forward(x, target):
+        out = net(x)
+        return ops.mean(ops.square(out - target[:, :, :out.shape[2], :out.shape[3]])), out
+
+    grad_fn = ms.value_and_grad(forward, None, net.trainable_params(), has_aux=True)
+    (loss, out), grads = grad_fn(x, target)
+    return out.asnumpy(), [g.asnumpy() for g in grads]

@@ -3,19 +3,23 @@
 kernels cannot be built."""
 import itertools
 import os
+import platform
 import re
 
 import numpy as np
 import pytest
 
 import src  # noqa: F401
-from tests.conftest import randomize, rel_err, requires_compiler
+from tests.conftest import loss_and_grads, randomize, rel_err, requires_compiler
 
 ms = pytest.importorskip("mindspore")
 
 from src.device import init_context  # noqa: E402
-from src.fused_cpu import FusedSRCNN  # noqa: E402
+from src.errors import UserError  # noqa: E402
+from src.fused_cpu import FusedSRCNN, SRCNNFused  # noqa: E402
+from src import kernel_build  # noqa: E402
 from src.kernel_build import KernelUnavailable, build_library  # noqa: E402
+from src.network import load_weights  # noqa: E402
 from src.srcnn import ARCHS, PADDINGS, SRCNN  # noqa: E402
 
 init_context("CPU")
@@ -50,6 +54,7 @@ def test_fused_kernel_is_built_once_per_cache(tmp_path, monkeypatch):
     built = os.stat(path).st_mtime_ns
     assert build_library() == path and os.stat(path).st_mtime_ns == built  # cached, not rebuilt
     assert os.listdir(os.path.dirname(path)) == [os.path.basename(path)]  # no partial files left
+    assert os.stat(path).st_mode & 0o055 == 0o055  # group and others may load it from a shared cache
     monkeypatch.setenv("MS_CUSTOM_AOT_WHITE_LIST", str(tmp_path))  # MindSpore's allow-list, honoured
     net = SRCNN("9-1-5", n1=8, n2=4, padding="zeros")
     x = ms.Tensor(np.random.default_rng(1).random((1, 1, 20, 20), dtype=np.float32))
@@ -68,6 +73,7 @@ def test_without_the_kernel_inference_falls_back_to_the_gemm_graph(setting, reas
     from src.srcnn_gemm import SRCNNGemm, SRCNNGemmInference
 
     monkeypatch.setenv("SRCNN_KERNEL_CACHE", str(tmp_path))  # an empty cache: the build is attempted
+    monkeypatch.setattr(kernel_build, "_NOTED", set())  # the note is printed once per process
     for key, value in setting.items():
         monkeypatch.setenv(key, value)
     with pytest.raises(KernelUnavailable, match=re.escape(reason)):
@@ -81,3 +87,70 @@ def test_without_the_kernel_inference_falls_back_to_the_gemm_graph(setting, reas
     assert rel_err(net(ms.Tensor(lr_y[None, None])).asnumpy()[0, 0], predictor(lr_y)) <= 1e-5
     assert isinstance(build_network("9-1-5", 8, 4, "replicate", "CPU", training=True), SRCNNGemm)
     assert "SRCNNGemm" in capsys.readouterr().err  # training says so too
+
+
+def compare_training(arch, padding, n1, n2, shapes, seed):
+    """SRCNNFused's outputs and six gradients against nn.Conv2d's for each input shape."""
+    plain = SRCNN(arch, n1=n1, n2=n2, padding=padding)
+    randomize(plain, seed, std=0.1)
+    fused = SRCNNFused(arch, n1=n1, n2=n2, padding=padding)
+    load_weights(fused, {p.name: p.asnumpy() for p in plain.trainable_params()})
+    rng = np.random.default_rng(seed)
+    for shape in shapes:
+        x = ms.Tensor(rng.random(shape, dtype=np.float32))
+        target = ms.Tensor(rng.random(shape, dtype=np.float32))
+        out_plain, grads_plain = loss_and_grads(plain, x, target)
+        out_fused, grads_fused = loss_and_grads(fused, x, target)
+        assert out_fused.shape == out_plain.shape and rel_err(out_plain, out_fused) <= 1e-5, shape
+        for g_plain, g_fused in zip(grads_plain, grads_fused):
+            assert rel_err(g_plain, g_fused) <= 1e-5, shape
+
+
+@requires_compiler
+@pytest.mark.parametrize("padding", PADDINGS)
+def test_fused_training_on_tiny_images_and_any_thread_count(padding, monkeypatch):
+    """Replicate padding's gradient folded onto 1-pixel-wide images, images split between 1 or 2 threads."""
+    shapes = [(3, 1, 17, 20), (1, 1, 18, 17)] if padding == "valid" else [(3, 1, 1, 1), (2, 1, 2, 5), (1, 1, 9, 1)]
+    for threads in ("1", "2"):
+        monkeypatch.setenv("SRCNN_CPU_THREADS", threads)
+        compare_training("9-5-5", padding, 8, 4, shapes, seed=int(threads))
+
+
+@requires_compiler
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86-64 targets")
+@pytest.mark.parametrize("march", ["x86-64-v3", "x86-64"])
+def test_fused_kernels_built_for_avx2_and_sse2_cpus(march, tmp_path, monkeypatch):
+    """The same source on CPUs without AVX-512 (8- and 4-float vectors): inference and training."""
+    monkeypatch.setenv("SRCNN_KERNEL_CACHE", str(tmp_path))
+    monkeypatch.setenv("SRCNN_KERNEL_MARCH", march)
+    net = SRCNN("9-5-5", n1=40, n2=24, padding="replicate")
+    randomize(net, 21, std=0.1)
+    fused = FusedSRCNN(net)
+    assert fused.library.startswith(str(tmp_path))
+    x = ms.Tensor(np.random.default_rng(22).random((2, 1, 35, 23), dtype=np.float32))
+    assert rel_err(net(x).asnumpy(), fused(x).asnumpy()) <= 1e-5
+    compare_training("9-3-5", "zeros", 40, 24, [(3, 1, 21, 26)], seed=23)
+
+
+@requires_compiler
+def test_bad_inputs_are_refused_not_read_out_of_bounds():
+    net = SRCNN("9-1-5", n1=8, n2=4, padding="valid")
+    fused = FusedSRCNN(net)
+    with pytest.raises(UserError, match=r"H, W >= 13 for arch 9-1-5 with padding=valid"):
+        fused(ms.Tensor(np.zeros((1, 1, 12, 30), np.float32)))
+    with pytest.raises(UserError, match="float32"):
+        fused(ms.Tensor(np.zeros((1, 1, 20, 20), np.float16)))
+    # the kernel itself checks every shape: activations that do not match the weights are an error code
+    from mindspore import ops
+
+    backward = ops.Custom(f"{fused.library}:srcnn_train_backward_valid",
+                          out_shape=lambda x, w1, b1, w2, b2, w3, b3, *_: (w1, b1, w2, b2, w3, b3),
+                          out_dtype=lambda x, *_: (x,) * 6, func_type="aot")
+    x = ms.Tensor(np.zeros((1, 1, 20, 20), np.float32))
+    a1_unpadded = ms.Tensor(np.zeros((1, 12, 12, 8), np.float32))  # channels not padded to 16
+    a2 = ms.Tensor(np.zeros((1, 12, 12, 16), np.float32))
+    dy = ms.Tensor(np.zeros((1, 1, 8, 8), np.float32))
+    weights = [net.conv1.weight, net.conv1.bias, net.conv2.weight, net.conv2.bias, net.conv3.weight,
+               net.conv3.bias]
+    with pytest.raises(RuntimeError, match="is 4"):
+        backward(x, *weights, a1_unpadded, a2, dy)[0].asnumpy()

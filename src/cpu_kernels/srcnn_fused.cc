@@ -10,10 +10,14 @@
 // block of output pixels x channel vectors is accumulated in registers (GCC/Clang vector extensions: one
 // source for AVX-512, AVX2 and NEON). Rows (inference) or images (training) are split between threads.
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <memory>
+#include <new>
+#include <stdexcept>
 #include <sched.h>
 #include <string>
 #include <thread>
@@ -38,11 +42,12 @@ namespace {
 
 enum Padding { kValid, kZeros, kReplicate };
 
-struct Buffer {
+struct Buffer {  // zeroed, 64-byte aligned; throws std::bad_alloc (the entry points return an error code)
   float *data = nullptr;
   explicit Buffer(size_t n) {
-    if (posix_memalign(reinterpret_cast<void **>(&data), 64, std::max<size_t>(n, 1) * sizeof(float)) != 0) data = nullptr;
-    else std::memset(data, 0, std::max<size_t>(n, 1) * sizeof(float));
+    if (posix_memalign(reinterpret_cast<void **>(&data), 64, std::max<size_t>(n, 1) * sizeof(float)) != 0)
+      throw std::bad_alloc();
+    std::memset(data, 0, std::max<size_t>(n, 1) * sizeof(float));
   }
   ~Buffer() { free(data); }
   Buffer(const Buffer &) = delete;
@@ -273,14 +278,30 @@ struct Net {
   int pads[3], heights[4], widths[4];
 };
 
+// Whether tensor i has exactly the shape `dims`.
+bool has_shape(int i, int *ndims, int64_t **shapes, std::initializer_list<int64_t> dims) {
+  if (ndims[i] != static_cast<int>(dims.size())) return false;
+  int d = 0;
+  for (int64_t size : dims)
+    if (shapes[i][d++] != size) return false;
+  return true;
+}
+
 int parse_net(Padding padding, int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, Net &net) {
   for (int i = 0; i < nparam; i++)
     if (std::string(dtypes[i]) != "float32" && std::string(dtypes[i]) != "float") return 2;
-  if (ndims[0] != 4 || shapes[0][1] != 1 || ndims[1] != 4 || ndims[3] != 4 || ndims[5] != 4) return 3;
+  if (ndims[0] != 4 || ndims[1] != 4 || ndims[3] != 4 || ndims[5] != 4) return 3;
   const int n1 = static_cast<int>(shapes[1][0]), k1 = static_cast<int>(shapes[1][2]);
   const int n2 = static_cast<int>(shapes[3][0]), k2 = static_cast<int>(shapes[3][2]);
   const int k3 = static_cast<int>(shapes[5][2]);
-  if (shapes[3][1] != n1 || shapes[5][1] != n2 || shapes[5][0] != 1 || k2 > 8 || k3 > 8) return 3;
+  // odd square kernels (the padding is (k - 1) / 2 per side), k2 and k3 at most 8 rows (row pointer arrays)
+  for (int k : {k1, k2, k3})
+    if (k < 1 || k % 2 == 0) return 3;
+  if (k2 > 8 || k3 > 8 || n1 < 1 || n2 < 1 || shapes[0][0] < 1 || !has_shape(0, ndims, shapes, {shapes[0][0], 1, shapes[0][2], shapes[0][3]}) ||
+      !has_shape(1, ndims, shapes, {n1, 1, k1, k1}) || !has_shape(2, ndims, shapes, {n1}) ||
+      !has_shape(3, ndims, shapes, {n2, n1, k2, k2}) || !has_shape(4, ndims, shapes, {n2}) ||
+      !has_shape(5, ndims, shapes, {1, n2, k3, k3}) || !has_shape(6, ndims, shapes, {1}))
+    return 3;
   net.padding = padding;
   net.batch = static_cast<int>(shapes[0][0]);
   net.n1 = n1;
@@ -299,14 +320,35 @@ int parse_net(Padding padding, int nparam, void **params, int *ndims, int64_t **
   return net.heights[3] < 1 || net.widths[3] < 1 ? 3 : 0;
 }
 
+// Tensor i is shaped like y [N, 1, H3, W3]; tensors i and i + 1 like the hidden activations [N, H1, W1, C1]
+// and [N, H2, W2, C2] (channels padded).
+bool output_shape_matches(const Net &net, int i, int *ndims, int64_t **shapes) {
+  return has_shape(i, ndims, shapes, {net.batch, 1, net.heights[3], net.widths[3]});
+}
+
+bool activation_shapes_match(const Net &net, int i, int *ndims, int64_t **shapes) {
+  return has_shape(i, ndims, shapes, {net.batch, net.heights[1], net.widths[1], net.layers[0].c_out}) &&
+         has_shape(i + 1, ndims, shapes, {net.batch, net.heights[2], net.widths[2], net.layers[1].c_out});
+}
+
 // Runs work(t, first, last) on `threads` threads for [0, count) split in contiguous parts.
+// An exception in any thread (e.g. std::bad_alloc) is rethrown here after all have finished.
 template <typename Work>
 void parallel(int count, int threads, Work work) {
   threads = std::max(1, std::min(threads, count));
   std::vector<std::thread> pool;
-  for (int t = 1; t < threads; t++) pool.emplace_back(work, t, count * t / threads, count * (t + 1) / threads);
-  work(0, 0, count / threads);
+  std::atomic<bool> failed{false};
+  auto guarded = [&](int t, int first, int last) {
+    try {
+      work(t, first, last);
+    } catch (...) {
+      failed = true;
+    }
+  };
+  for (int t = 1; t < threads; t++) pool.emplace_back(guarded, t, count * t / threads, count * (t + 1) / threads);
+  guarded(0, 0, count / threads);
   for (auto &th : pool) th.join();
+  if (failed) throw std::runtime_error("a worker thread failed");
 }
 
 // A pixel-major plane (h x w x c) with `pad` pixels of the layer's padding around it.
@@ -328,7 +370,7 @@ int infer(Padding padding, int nparam, void **params, int *ndims, int64_t **shap
   Net net;
   if (nparam != 8) return 1;
   if (int error = parse_net(padding, nparam, params, ndims, shapes, dtypes, net)) return error;
-  if (shapes[7][2] != net.heights[3] || shapes[7][3] != net.widths[3]) return 4;
+  if (!output_shape_matches(net, 7, ndims, shapes)) return 4;
   Image im{net.layers, padding, {net.pads[0], net.pads[1], net.pads[2]}, {}, {}, nullptr, 0};
   std::copy(net.heights, net.heights + 4, im.heights);
   std::copy(net.widths, net.widths + 4, im.widths);
@@ -385,6 +427,7 @@ int train_forward(Padding padding, int nparam, void **params, int *ndims, int64_
   Net net;
   if (nparam != 10) return 1;
   if (int error = parse_net(padding, nparam, params, ndims, shapes, dtypes, net)) return error;
+  if (!output_shape_matches(net, 7, ndims, shapes) || !activation_shapes_match(net, 8, ndims, shapes)) return 4;
   const Sizes size = image_sizes(net);
   const int *h = net.heights, *w = net.widths, *p = net.pads;
   parallel(net.batch, available_cpus(), [&](int, int first, int last) {
@@ -523,6 +566,13 @@ int train_backward(Padding padding, int nparam, void **params, int *ndims, int64
   Net net;
   if (nparam != 16) return 1;
   if (int error = parse_net(padding, nparam, params, ndims, shapes, dtypes, net)) return error;
+  // inputs 7-9: a1, a2, dy as the training forward returned them (dy in y's place); outputs: the gradients
+  if (!activation_shapes_match(net, 7, ndims, shapes) || !output_shape_matches(net, 9, ndims, shapes)) return 4;
+  for (int i = 1; i <= 6; i++) {
+    if (ndims[9 + i] != ndims[i]) return 4;
+    for (int d = 0; d < ndims[i]; d++)
+      if (shapes[9 + i][d] != shapes[i][d]) return 4;
+  }
   const Sizes size = image_sizes(net);
   const int *h = net.heights, *w = net.widths, *p = net.pads;
   const Layer &l1 = net.layers[0], &l2 = net.layers[1], &l3 = net.layers[2];
@@ -598,9 +648,15 @@ int train_backward(Padding padding, int nparam, void **params, int *ndims, int64
 
 }  // namespace
 
-#define ENTRY(name, body, mode) \
+// Error codes: 1 wrong tensor count, 2 not float32, 3 not an SRCNN's weights (or an image too small for
+// 'valid'), 4 other tensors of unexpected shapes, 5 out of memory or another failure inside.
+#define ENTRY(name, body, mode)                                                                            \
   int name(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *, void *) { \
-    return body(mode, nparam, params, ndims, shapes, dtypes);                                            \
+    try {                                                                                                  \
+      return body(mode, nparam, params, ndims, shapes, dtypes);                                            \
+    } catch (...) {                                                                                        \
+      return 5;                                                                                            \
+    }                                                                                                      \
   }
 
 extern "C" {
