@@ -280,7 +280,7 @@ class Trainer:
                  f"{cfg.lr:g}, device {cfg.device_target}")
         from src.device import describe_host
 
-        host = describe_host(cfg.device_target)
+        host = f"{describe_host(cfg.device_target)}, network {type(self.net).__name__}"
         self.log(f"host: {host}")
         if self.start_step >= self.total_steps:
             self.log(f"nothing to do: already at step {self.start_step} of {self.total_steps}")
