@@ -51,7 +51,8 @@ class FusedSRCNN:
 
 
 def _padded_channels(n):
-    """Channel counts inside the kernel: padded to a multiple of 16 (CPAD in the C++ source)."""
+    """Channel counts inside the kernel: padded to a multiple of 16 (CPAD in the C++ source, which refuses
+    activations of any other shape)."""
     return (n + 15) // 16 * 16
 
 
