@@ -5,7 +5,7 @@
                                       --checkpoint_path=FILE.ckpt --threads=2]
 
 * mindspore: the path eval.py takes: ``network_from_checkpoint`` -> ``src.inference.Predictor`` (which
-  on CPU it runs the fused kernel ``src.fused_cpu.FusedSRCNN``, one eager operator for any image size;
+  on CPU runs the fused kernel ``src.fused_cpu.FusedSRCNN``, one eager operator for any image size;
   with SRCNN_FUSED_CPU=0 the batched-matmul graph ``SRCNNGemmInference``, one compilation for every image
   size) on a float32 HxW array, result read back as numpy.
 * mindspore_per_shape: ``src.srcnn_gemm.SRCNNGemmPerShape`` on the same network: static shapes, one

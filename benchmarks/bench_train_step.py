@@ -95,17 +95,17 @@ def mindspore_step(args):
 
     if args.threads:
         ms.device_context.cpu.op_tuning.threads_num(args.threads)
+    from src.fused_cpu import SRCNNFused
     from src.network import build_network
     from src.srcnn import SRCNN
     from src.srcnn_gemm import SRCNNGemm
-
-    from src.fused_cpu import SRCNNFused
 
     ms.set_seed(args.seed)
     if args.variant == "auto":
         net = build_network(args.arch, N1, N2, args.padding, "CPU", training=True)
     else:
-        net = {"plain": SRCNN, "gemm": SRCNNGemm, "fused": SRCNNFused}[args.variant](args.arch, N1, N2, args.padding)
+        variants = {"plain": SRCNN, "gemm": SRCNNGemm, "fused": SRCNNFused}
+        net = variants[args.variant](args.arch, N1, N2, args.padding)
     variant = type(net).__name__
     net.set_train(True)
     total = args.warmup + args.steps

@@ -1,9 +1,9 @@
 """Building the fused CPU kernels (src/cpu_kernels/srcnn_fused.cc) into a shared library, once per source,
 compiler and CPU. No MindSpore import: the tests ask ``find_compiler`` before MindSpore loads.
 
-The library is compiled with -O3 -march=native (SRCNN_KERNEL_MARCH=<target> overrides it) into a per-user cache (SRCNN_KERNEL_CACHE, else
-$XDG_CACHE_HOME/srcnn-mindspore, else ~/.cache/srcnn-mindspore), keyed by the source, the compiler, the
-flags and the CPU, and written atomically (ranks building at once are safe). ``KernelUnavailable`` says why
+The library is compiled with -O3 -march=native (SRCNN_KERNEL_MARCH=<target> overrides it) into a per-user
+cache (SRCNN_KERNEL_CACHE, else $XDG_CACHE_HOME/srcnn-mindspore, else ~/.cache/srcnn-mindspore), keyed by
+the source, the compiler, the flags and the CPU, and written atomically (ranks building at once are safe). ``KernelUnavailable`` says why
 it cannot be used (no compiler, a failed build, SRCNN_FUSED_CPU=0, not Linux, MindSpore's
 MS_CUSTOM_AOT_WHITE_LIST excluding the cache); callers fall back with ``note_fallback``.
 """
@@ -114,8 +114,8 @@ def build_library():
     with open(SOURCE, "rb") as f:
         source = f.read()
     flags = FLAGS + target_flags()
-    key = hashlib.sha256(b"\0".join([source, " ".join(compiler).encode(), version.encode(), " ".join(flags).encode(),
-                                     _cpu_signature().encode()])).hexdigest()[:16]
+    key = hashlib.sha256(b"\0".join([source, " ".join(compiler).encode(), version.encode(),
+                                     " ".join(flags).encode(), _cpu_signature().encode()])).hexdigest()[:16]
     folder = os.path.join(cache, key)
     path = os.path.join(folder, LIBRARY_NAME)
     if os.path.isfile(path) and os.access(path, os.R_OK):

@@ -209,68 +209,8 @@ struct RowRing {
   float *slot(int r) { return buf.data + static_cast<size_t>(r % slots) * stride; }
 };
 
-struct Image {
-  const Layer *layers;
-  Padding padding;
-  int pads[3];
-  int heights[4], widths[4];  // [0]: the padded-less input; [i]: layer i's output
-  const float *padded;        // the input with layer 1's padding, (heights[0] + 2 pads[0]) x (widths[0] + 2 pads[0])
-  int padded_width;
-};
-
-// Layer-1 and layer-2 output rows on demand, then the output rows [r0, r1) of one image.
-void run_rows(const Image &im, float *out, int r0, int r1) {
-  const Layer &l1 = im.layers[0], &l2 = im.layers[1], &l3 = im.layers[2];
-  RowRing ring1(l2.k, (im.widths[1] + 2 * im.pads[1]) * l1.c_out);
-  RowRing ring2(l3.k, (im.widths[2] + 2 * im.pads[2]) * l2.c_out);
-  std::vector<const float *> rows(std::max(l1.k, std::max(l2.k, l3.k)));
-
-  auto layer1 = [&](int r) -> const float * {
-    float *dst = ring1.slot(r);
-    if (ring1.tag[r % ring1.slots] != r) {
-      for (int ky = 0; ky < l1.k; ky++) rows[ky] = im.padded + static_cast<size_t>(r + ky) * im.padded_width;
-      conv_row(rows.data(), l1, im.widths[1], dst + static_cast<size_t>(im.pads[1]) * l1.c_out);
-      pad_columns(dst, im.widths[1], im.pads[1], l1.c_out, im.padding);
-      ring1.tag[r % ring1.slots] = r;
-    }
-    return dst;
-  };
-  auto layer2 = [&](int r) -> const float * {
-    float *dst = ring2.slot(r);
-    if (ring2.tag[r % ring2.slots] != r) {
-      const float *in[8];
-      for (int ky = 0; ky < l2.k; ky++) {
-        int src = source_row(r + ky - im.pads[1], im.heights[1], im.padding);
-        in[ky] = src < 0 ? nullptr : layer1(src);
-      }
-      conv_row(in, l2, im.widths[2], dst + static_cast<size_t>(im.pads[2]) * l2.c_out);
-      pad_columns(dst, im.widths[2], im.pads[2], l2.c_out, im.padding);
-      ring2.tag[r % ring2.slots] = r;
-    }
-    return dst;
-  };
-  for (int r = r0; r < r1; r++) {
-    const float *in[8];
-    for (int ky = 0; ky < l3.k; ky++) {
-      int src = source_row(r + ky - im.pads[2], im.heights[2], im.padding);
-      in[ky] = src < 0 ? nullptr : layer2(src);
-    }
-    last_row(in, l3, im.widths[3], out + static_cast<size_t>(r) * im.widths[3]);
-  }
-}
-
-int available_cpus() {
-  if (const char *env = std::getenv("SRCNN_CPU_THREADS")) {
-    int n = std::atoi(env);
-    if (n > 0) return n;
-  }
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return std::max(1u, std::thread::hardware_concurrency());
-}
-
-// The network as the operators receive it (x, w1, b1, w2, b2, w3, b3 first): shapes checked, weights packed,
-// every layer's size. 0, or an error code: 2 a dtype other than float32, 3 shapes that are not an SRCNN's.
+// The network as the operators receive it (x, w1, b1, w2, b2, w3, b3 first): weights packed, every layer's
+// size ([0]: the input, [i]: layer i's output).
 struct Net {
   Padding padding;
   int batch, n1, n2;
@@ -287,6 +227,68 @@ bool has_shape(int i, int *ndims, int64_t **shapes, std::initializer_list<int64_
   return true;
 }
 
+// One image of an inference call: the network and the input with layer 1's padding
+// ((heights[0] + 2 pads[0]) x padded_width floats).
+struct Image {
+  const Net &net;
+  const float *padded;
+  int padded_width;
+};
+
+// Layer-1 and layer-2 output rows on demand, then the output rows [r0, r1) of one image.
+void run_rows(const Image &im, float *out, int r0, int r1) {
+  const Net &net = im.net;
+  const Layer &l1 = net.layers[0], &l2 = net.layers[1], &l3 = net.layers[2];
+  RowRing ring1(l2.k, (net.widths[1] + 2 * net.pads[1]) * l1.c_out);
+  RowRing ring2(l3.k, (net.widths[2] + 2 * net.pads[2]) * l2.c_out);
+  std::vector<const float *> rows(std::max(l1.k, std::max(l2.k, l3.k)));
+
+  auto layer1 = [&](int r) -> const float * {
+    float *dst = ring1.slot(r);
+    if (ring1.tag[r % ring1.slots] != r) {
+      for (int ky = 0; ky < l1.k; ky++) rows[ky] = im.padded + static_cast<size_t>(r + ky) * im.padded_width;
+      conv_row(rows.data(), l1, net.widths[1], dst + static_cast<size_t>(net.pads[1]) * l1.c_out);
+      pad_columns(dst, net.widths[1], net.pads[1], l1.c_out, net.padding);
+      ring1.tag[r % ring1.slots] = r;
+    }
+    return dst;
+  };
+  auto layer2 = [&](int r) -> const float * {
+    float *dst = ring2.slot(r);
+    if (ring2.tag[r % ring2.slots] != r) {
+      const float *in[8];
+      for (int ky = 0; ky < l2.k; ky++) {
+        int src = source_row(r + ky - net.pads[1], net.heights[1], net.padding);
+        in[ky] = src < 0 ? nullptr : layer1(src);
+      }
+      conv_row(in, l2, net.widths[2], dst + static_cast<size_t>(net.pads[2]) * l2.c_out);
+      pad_columns(dst, net.widths[2], net.pads[2], l2.c_out, net.padding);
+      ring2.tag[r % ring2.slots] = r;
+    }
+    return dst;
+  };
+  for (int r = r0; r < r1; r++) {
+    const float *in[8];
+    for (int ky = 0; ky < l3.k; ky++) {
+      int src = source_row(r + ky - net.pads[2], net.heights[2], net.padding);
+      in[ky] = src < 0 ? nullptr : layer2(src);
+    }
+    last_row(in, l3, net.widths[3], out + static_cast<size_t>(r) * net.widths[3]);
+  }
+}
+
+int available_cpus() {
+  if (const char *env = std::getenv("SRCNN_CPU_THREADS")) {
+    int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// Fills `net` from tensors 0-6: 0, or an error code: 2 a dtype other than float32, 3 shapes that are not an
+// SRCNN's.
 int parse_net(Padding padding, int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, Net &net) {
   for (int i = 0; i < nparam; i++)
     if (std::string(dtypes[i]) != "float32" && std::string(dtypes[i]) != "float") return 2;
@@ -297,7 +299,8 @@ int parse_net(Padding padding, int nparam, void **params, int *ndims, int64_t **
   // odd square kernels (the padding is (k - 1) / 2 per side), k2 and k3 at most 8 rows (row pointer arrays)
   for (int k : {k1, k2, k3})
     if (k < 1 || k % 2 == 0) return 3;
-  if (k2 > 8 || k3 > 8 || n1 < 1 || n2 < 1 || shapes[0][0] < 1 || !has_shape(0, ndims, shapes, {shapes[0][0], 1, shapes[0][2], shapes[0][3]}) ||
+  if (k2 > 8 || k3 > 8 || n1 < 1 || n2 < 1 || shapes[0][0] < 1 ||
+      !has_shape(0, ndims, shapes, {shapes[0][0], 1, shapes[0][2], shapes[0][3]}) ||
       !has_shape(1, ndims, shapes, {n1, 1, k1, k1}) || !has_shape(2, ndims, shapes, {n1}) ||
       !has_shape(3, ndims, shapes, {n2, n1, k2, k2}) || !has_shape(4, ndims, shapes, {n2}) ||
       !has_shape(5, ndims, shapes, {1, n2, k3, k3}) || !has_shape(6, ndims, shapes, {1}))
@@ -361,7 +364,8 @@ void pad_plane(const float *src, int h, int w, int c, int pad, Padding padding, 
       std::memset(row, 0, stride * sizeof(float));
       continue;
     }
-    std::memcpy(row + static_cast<size_t>(pad) * c, src + static_cast<size_t>(from) * w * c, static_cast<size_t>(w) * c * sizeof(float));
+    std::memcpy(row + static_cast<size_t>(pad) * c, src + static_cast<size_t>(from) * w * c,
+                static_cast<size_t>(w) * c * sizeof(float));
     pad_columns(row, w, pad, c, padding);
   }
 }
@@ -371,17 +375,13 @@ int infer(Padding padding, int nparam, void **params, int *ndims, int64_t **shap
   if (nparam != 8) return 1;
   if (int error = parse_net(padding, nparam, params, ndims, shapes, dtypes, net)) return error;
   if (!output_shape_matches(net, 7, ndims, shapes)) return 4;
-  Image im{net.layers, padding, {net.pads[0], net.pads[1], net.pads[2]}, {}, {}, nullptr, 0};
-  std::copy(net.heights, net.heights + 4, im.heights);
-  std::copy(net.widths, net.widths + 4, im.widths);
-  const int h = im.heights[0], w = im.widths[0], p = im.pads[0];
-  im.padded_width = w + 2 * p;
-  Buffer padded(static_cast<size_t>(h + 2 * p) * im.padded_width);
-  im.padded = padded.data;
-  const int rows = im.heights[3];
+  const int h = net.heights[0], w = net.widths[0], p = net.pads[0];
+  Buffer padded(static_cast<size_t>(h + 2 * p) * (w + 2 * p));
+  const Image im{net, padded.data, w + 2 * p};
+  const int rows = net.heights[3];
   for (int n = 0; n < net.batch; n++) {
     pad_plane(static_cast<const float *>(params[0]) + static_cast<size_t>(n) * h * w, h, w, 1, p, padding, padded.data);
-    float *out = static_cast<float *>(params[7]) + static_cast<size_t>(n) * rows * im.widths[3];
+    float *out = static_cast<float *>(params[7]) + static_cast<size_t>(n) * rows * net.widths[3];
     parallel(rows, std::min(available_cpus(), rows / 16),
              [&](int, int first, int last) { run_rows(im, out, first, last); });
   }
@@ -548,7 +548,8 @@ Layer transposed(const Layer &l) {
   for (int tap = 0; tap < taps; tap++)
     for (int ci = 0; ci < l.c_in; ci++)
       for (int co = 0; co < l.c_out; co++)
-        t.w[(static_cast<size_t>(taps - 1 - tap) * l.c_out + co) * l.c_in + ci] = l.w[(static_cast<size_t>(tap) * l.c_in + ci) * l.c_out + co];
+        t.w[(static_cast<size_t>(taps - 1 - tap) * l.c_out + co) * l.c_in + ci] =
+            l.w[(static_cast<size_t>(tap) * l.c_in + ci) * l.c_out + co];
   return t;
 }
 
