@@ -94,3 +94,32 @@ def loss_and_grads(net, x, target):
     grad_fn = ms.value_and_grad(forward, None, net.trainable_params(), has_aux=True)
     (loss, out), grads = grad_fn(x, target)
     return out.asnumpy(), [g.asnumpy() for g in grads]
+
+
+def assert_training_matches_conv2d(cls, arch, padding, n1, n2, shapes, weight_seed, input_seed, std=0.2):
+    """A CPU training formulation ``cls`` against nn.Conv2d with the same random weights: for each input
+    shape, the outputs and the six gradients (shapes equal, relative error <= 1e-5). Returns the outputs'
+    shapes."""
+    import numpy as np
+
+    import mindspore as ms
+
+    from src.network import PARAM_NAMES, load_weights
+    from src.srcnn import SRCNN
+
+    plain = SRCNN(arch, n1=n1, n2=n2, padding=padding)
+    randomize(plain, weight_seed, std)
+    fast = cls(arch, n1=n1, n2=n2, padding=padding)
+    load_weights(fast, {p.name: p.asnumpy() for p in plain.trainable_params()})
+    rng = np.random.default_rng(input_seed)
+    out_shapes = []
+    for shape in shapes:
+        x = ms.Tensor(rng.random(shape).astype(np.float32))
+        target = ms.Tensor(rng.random(shape).astype(np.float32))
+        out_plain, grads_plain = loss_and_grads(plain, x, target)
+        out_fast, grads_fast = loss_and_grads(fast, x, target)
+        assert out_fast.shape == out_plain.shape and rel_err(out_plain, out_fast) <= 1e-5, shape
+        for name, g_plain, g_fast in zip(PARAM_NAMES, grads_plain, grads_fast):
+            assert g_plain.shape == g_fast.shape and rel_err(g_plain, g_fast) <= 1e-5, (name, shape)
+        out_shapes.append(out_plain.shape)
+    return out_shapes

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import src  # noqa: F401
-from tests.conftest import loss_and_grads, randomize, rel_err, requires_compiler
+from tests.conftest import assert_training_matches_conv2d, randomize, rel_err, requires_compiler
 
 ms = pytest.importorskip("mindspore")
 
@@ -19,7 +19,6 @@ from src.errors import UserError  # noqa: E402
 from src.fused_cpu import FusedSRCNN, SRCNNFused  # noqa: E402
 from src import kernel_build  # noqa: E402
 from src.kernel_build import KernelUnavailable, build_library  # noqa: E402
-from src.network import load_weights  # noqa: E402
 from src.srcnn import ARCHS, PADDINGS, SRCNN  # noqa: E402
 
 init_context("CPU")
@@ -89,23 +88,6 @@ def test_without_the_kernel_inference_falls_back_to_the_gemm_graph(setting, reas
     assert "SRCNNGemm" in capsys.readouterr().err  # training says so too
 
 
-def compare_training(arch, padding, n1, n2, shapes, seed):
-    """SRCNNFused's outputs and six gradients against nn.Conv2d's for each input shape."""
-    plain = SRCNN(arch, n1=n1, n2=n2, padding=padding)
-    randomize(plain, seed, std=0.1)
-    fused = SRCNNFused(arch, n1=n1, n2=n2, padding=padding)
-    load_weights(fused, {p.name: p.asnumpy() for p in plain.trainable_params()})
-    rng = np.random.default_rng(seed)
-    for shape in shapes:
-        x = ms.Tensor(rng.random(shape, dtype=np.float32))
-        target = ms.Tensor(rng.random(shape, dtype=np.float32))
-        out_plain, grads_plain = loss_and_grads(plain, x, target)
-        out_fused, grads_fused = loss_and_grads(fused, x, target)
-        assert out_fused.shape == out_plain.shape and rel_err(out_plain, out_fused) <= 1e-5, shape
-        for g_plain, g_fused in zip(grads_plain, grads_fused):
-            assert rel_err(g_plain, g_fused) <= 1e-5, shape
-
-
 @requires_compiler
 @pytest.mark.parametrize("padding", PADDINGS)
 def test_fused_training_on_tiny_images_and_any_thread_count(padding, monkeypatch):
@@ -113,7 +95,8 @@ def test_fused_training_on_tiny_images_and_any_thread_count(padding, monkeypatch
     shapes = [(3, 1, 17, 20), (1, 1, 18, 17)] if padding == "valid" else [(3, 1, 1, 1), (2, 1, 2, 5), (1, 1, 9, 1)]
     for threads in ("1", "2"):
         monkeypatch.setenv("SRCNN_CPU_THREADS", threads)
-        compare_training("9-5-5", padding, 8, 4, shapes, seed=int(threads))
+        assert_training_matches_conv2d(SRCNNFused, "9-5-5", padding, 8, 4, shapes, weight_seed=int(threads),
+                                       input_seed=int(threads), std=0.1)
 
 
 @requires_compiler
@@ -129,7 +112,8 @@ def test_fused_kernels_built_for_avx2_and_sse2_cpus(march, tmp_path, monkeypatch
     assert fused.library.startswith(str(tmp_path))
     x = ms.Tensor(np.random.default_rng(22).random((2, 1, 35, 23), dtype=np.float32))
     assert rel_err(net(x).asnumpy(), fused(x).asnumpy()) <= 1e-5
-    compare_training("9-3-5", "zeros", 40, 24, [(3, 1, 21, 26)], seed=23)
+    assert_training_matches_conv2d(SRCNNFused, "9-3-5", "zeros", 40, 24, [(3, 1, 21, 26)], weight_seed=23,
+                                   input_seed=23, std=0.1)
 
 
 @requires_compiler

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import src  # noqa: F401
 from src.errors import UserError
-from tests.conftest import loss_and_grads, randomize, rel_err, requires_compiler
+from tests.conftest import assert_training_matches_conv2d, loss_and_grads, randomize, rel_err, requires_compiler
 
 ms = pytest.importorskip("mindspore")
 from mindspore import ops  # noqa: E402
@@ -33,21 +33,10 @@ FORMULATION_CASES = [pytest.param(arch, padding, (cls, n1, n2), id=f"{arch}-{pad
 def test_cpu_training_formulations_match_conv2d(arch, padding, formulation):
     """Outputs and all six gradients against nn.Conv2d, random inputs and weights, float32."""
     cls, n1, n2 = formulation
-    plain = SRCNN(arch, n1=n1, n2=n2, padding=padding)
-    fast = cls(arch, n1=n1, n2=n2, padding=padding)
-    randomize(plain, 3)
-    load_weights(fast, {p.name: p.asnumpy() for p in plain.trainable_params()})
-    rng = np.random.default_rng(7)
-    x = ms.Tensor(rng.random((3, 1, 29, 26)).astype(np.float32))
-    target = ms.Tensor(rng.random((3, 1, 29, 26)).astype(np.float32))
-    out_plain, grads_plain = loss_and_grads(plain, x, target)
-    out_fast, grads_fast = loss_and_grads(fast, x, target)
+    (out_shape,) = assert_training_matches_conv2d(cls, arch, padding, n1, n2, [(3, 1, 29, 26)], weight_seed=3,
+                                                  input_seed=7)
     expected = (29, 26) if padding != "valid" else (29 - 2 * border(arch), 26 - 2 * border(arch))
-    assert out_plain.shape[2:] == expected and out_fast.shape == out_plain.shape
-    assert rel_err(out_plain, out_fast) <= 1e-5
-    for name, g_plain, g_fast in zip(PARAM_NAMES, grads_plain, grads_fast):
-        assert g_plain.shape == g_fast.shape
-        assert rel_err(g_plain, g_fast) <= 1e-5, name
+    assert out_shape[2:] == expected
 
 
 @pytest.mark.parametrize("amp_level,expected", [("O2", SRCNNGemm),
