@@ -40,7 +40,7 @@ import numpy as np  # noqa: E402
 
 from src.checks import check_output_folder  # noqa: E402
 from src.errors import UserError, run_cli  # noqa: E402
-from src.image_io import ImageReadError, list_images, read_image  # noqa: E402
+from src.image_io import ImageReadError, holdout_names, list_images, read_image, split_holdout  # noqa: E402
 from src.matlab_functions import imresize  # noqa: E402
 from src.progress import progress  # noqa: E402
 from src.protocol import prepare_pair, to_uint8  # noqa: E402
@@ -276,7 +276,7 @@ def _write_json_atomic(path, data):
 
 
 def build_dataset(src_folder, output_folder, scale=2, patch_size=33, stride=14, downscale_factors=(1.0,),
-                  num_workers=2, chunk_rows=CHUNK_ROWS, show_progress=True):
+                  num_workers=2, chunk_rows=CHUNK_ROWS, show_progress=True, holdout=""):
     """Write the MindRecord of patch pairs (see the module docstring); returns the sidecar dict plus
     ``file`` (path of the .mindrecord) and ``seconds``.
 
@@ -294,6 +294,10 @@ def build_dataset(src_folder, output_folder, scale=2, patch_size=33, stride=14, 
                         f"downscale_factors={factors}")
     start = time.monotonic()
     paths = list_images(src_folder, key="src_folder")
+    held_names = holdout_names(holdout)
+    paths, held = split_holdout(paths, held_names, src_folder)
+    if held:
+        print(f"note: {len(held)} image(s) of holdout_images left out of the training set", file=sys.stderr)
     check_output_folder(output_folder, "output_folder")
     output_folder = Path(output_folder)
     name = dataset_file_name(scale, patch_size, stride)
@@ -346,6 +350,7 @@ def build_dataset(src_folder, output_folder, scale=2, patch_size=33, stride=14, 
         for part in (temp_file, Path(f"{temp_file}.db")):
             os.chmod(part, mode)
         meta = {"scale": scale, "patch_size": patch_size, "stride": stride, "downscale_factors": factors,
+                "holdout_images": sorted(held_names),
                 "count": stored, "images": used, "skipped": skipped,
                 "src_folder": os.path.abspath(src_folder), "columns": list(MINDRECORD_COLUMNS)}
         with _signals_deferred():  # the three files are replaced together (a Ctrl-C here acts after them)
@@ -449,7 +454,7 @@ def main(argv=None):
     try:
         result = build_dataset(cfg.src_folder, cfg.output_folder, scale=cfg.scale, patch_size=cfg.patch_size,
                                stride=cfg.stride, downscale_factors=cfg.downscale_factors,
-                               num_workers=cfg.num_workers)
+                               num_workers=cfg.num_workers, holdout=cfg.holdout_images)
     finally:
         signal.signal(signal.SIGTERM, previous)
     print(_summary_line(result), flush=True)

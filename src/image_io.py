@@ -12,7 +12,8 @@ from PIL import Image
 from src.errors import UserError
 from src.file_io import write_atomic
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageReadError", "read_image", "list_images", "write_image"]
+__all__ = ["IMAGE_EXTENSIONS", "ImageReadError", "read_image", "list_images", "write_image", "holdout_names",
+           "split_holdout"]
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
 
@@ -195,3 +196,18 @@ def write_image(path, img):
     image_format = Image.registered_extensions().get(path.suffix.lower(), 'PNG')
     write_atomic(path, lambda handle: Image.fromarray(img).save(handle, format=image_format), binary=True,
                  what="image")
+
+
+def holdout_names(text):
+    """The set of image names (file stems) in a comma-separated ``holdout_images`` value."""
+    return {name.strip() for name in str(text or "").split(",") if name.strip()}
+
+
+def split_holdout(paths, names, folder, key="holdout_images"):
+    """``(kept, held)``: ``paths`` whose file stem is not / is in ``names``. UserError naming the images of
+    ``names`` that match no file under ``folder`` (a typo would silently train on a validation image)."""
+    held = [p for p in paths if Path(p).stem in names]
+    missing = sorted(names - {Path(p).stem for p in held})
+    if missing:
+        raise UserError(f"{key}: no image named {', '.join(missing)} under {folder}")
+    return [p for p in paths if Path(p).stem not in names], held

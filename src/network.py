@@ -74,6 +74,23 @@ def arch_from_weights(weights, path="checkpoint"):
     return arch, int(n1), int(n2)
 
 
+def widen_middle_filter(weights, arch, path="checkpoint"):
+    """9-1-5 weights as the same function in a network with a wider middle filter (``arch``, e.g. 9-5-5):
+    the 1x1 filter becomes the centre tap, the other taps are zero (Net2Net-style; training then uses them).
+    UserError unless the checkpoint differs from ``arch`` in the middle filter size only, and is narrower."""
+    have = arch_from_weights(weights, path)[0].split("-")
+    want = arch.split("-")
+    if have[0] != want[0] or have[2] != want[2] or int(have[1]) > int(want[1]):
+        raise UserError(f"pre_trained_widen: {path} is {'-'.join(have)}, which cannot be widened to arch={arch} "
+                        "(only the middle filter can grow, e.g. 9-1-5 to 9-5-5)")
+    w2 = np.asarray(weights["conv2.weight"], np.float32)
+    k_old, k_new = w2.shape[-1], int(want[1])
+    wide = np.zeros(w2.shape[:2] + (k_new, k_new), np.float32)
+    start = (k_new - k_old) // 2
+    wide[:, :, start:start + k_old, start:start + k_old] = w2
+    return {**weights, "conv2.weight": wide}
+
+
 def load_weights(net, weights, path="checkpoint"):
     """Copy SRCNN weights (name -> array) into `net`; UserError naming expected and found shapes."""
     import mindspore as ms

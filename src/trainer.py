@@ -16,7 +16,8 @@ from src.srcnn import border
 CKPT_PATTERN = re.compile(r"srcnn-(\d+)\.ckpt$")
 # the settings that decide where a run ends: a resume must use the values the run started with
 RECIPE_KEYS = ("arch", "n1", "n2", "padding", "scale", "lr", "lr_schedule", "min_lr", "batch_size", "epoch_size",
-               "train_steps", "augment", "amp_level", "loss_scale", "seed", "pre_trained_path")
+               "train_steps", "augment", "amp_level", "loss_scale", "seed", "pre_trained_path", "pre_trained_widen",
+               "holdout_images")
 
 
 def _format_eta(seconds):
@@ -61,7 +62,7 @@ class Trainer:
         from src.dataset import PatchBatches
         from src.device import init_context
         from src.lr_schedule import learning_rates
-        from src.network import build_network, load_weights, read_checkpoint, arch_from_weights
+        from src.network import arch_from_weights, build_network, load_weights, read_checkpoint, widen_middle_filter
 
         device_id = cfg.device_id
         if cfg.run_distribute:
@@ -89,6 +90,8 @@ class Trainer:
         if cfg.pre_trained_path:
             weights = read_checkpoint(cfg.pre_trained_path)
             arch_from_weights(weights, cfg.pre_trained_path)
+            if cfg.pre_trained_widen:
+                weights = widen_middle_filter(weights, cfg.arch, cfg.pre_trained_path)
             load_weights(self.net, weights, cfg.pre_trained_path)
             self.log(f"loaded pre-trained weights from {cfg.pre_trained_path}")
         self.lrs = learning_rates(cfg.lr_schedule, cfg.lr, self.total_steps, cfg.min_lr)
@@ -239,11 +242,19 @@ class Trainer:
         if not self.cfg.validation_path or self.rank != 0:
             return None
         from src.evaluation import iter_pairs, score_image
+        from src.image_io import holdout_names
         from src.inference import Predictor
         from src.network import build_network, inference_padding
 
         skipped = []
         pairs = list(iter_pairs(self.cfg.validation_path, self.cfg.scale, skipped))
+        held = holdout_names(self.cfg.holdout_images)
+        if held:  # validate on the held-out images only: the rest of the folder may be training data
+            found = {name.rsplit("/", 1)[-1] for name, _, _ in pairs}
+            if held - found:
+                raise UserError(f"holdout_images: no usable image named {', '.join(sorted(held - found))} "
+                                f"in validation_path {self.cfg.validation_path}")
+            pairs = [pair for pair in pairs if pair[0].rsplit("/", 1)[-1] in held]
         if not pairs:
             from src.evaluation import no_usable_images
 
