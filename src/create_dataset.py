@@ -38,7 +38,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from src.checks import check_output_folder  # noqa: E402
+from src.checks import check_output_folder, check_outputs_spare_inputs  # noqa: E402
 from src.errors import UserError, run_cli  # noqa: E402
 from src.image_io import ImageReadError, holdout_names, list_images, read_image, split_holdout  # noqa: E402
 from src.matlab_functions import imresize  # noqa: E402
@@ -276,7 +276,7 @@ def _write_json_atomic(path, data):
 
 
 def build_dataset(src_folder, output_folder, scale=2, patch_size=33, stride=14, downscale_factors=(1.0,),
-                  num_workers=2, chunk_rows=CHUNK_ROWS, show_progress=True, holdout=""):
+                  num_workers=2, chunk_rows=CHUNK_ROWS, show_progress=True, holdout="", config_files=()):
     """Write the MindRecord of patch pairs (see the module docstring); returns the sidecar dict plus
     ``file`` (path of the .mindrecord) and ``seconds``.
 
@@ -302,6 +302,9 @@ def build_dataset(src_folder, output_folder, scale=2, patch_size=33, stride=14, 
     output_folder = Path(output_folder)
     name = dataset_file_name(scale, patch_size, stride)
     final = output_folder / name
+    check_outputs_spare_inputs([("output_folder", f"{final}{suffix}") for suffix in ("", ".db", ".json")],
+                               [("src_folder", path) for path in paths + held]
+                               + [("config_path", path) for path in config_files])
     created_folder = not output_folder.exists()
     temp_folder = _make_temp_folder(output_folder)
     pool = None
@@ -445,7 +448,7 @@ def inspect_mindrecord(path):
 def main(argv=None):
     from src.model_utils.config import get_config
 
-    cfg = get_config(argv, description=__doc__.split("\n\n")[0])
+    cfg = get_config(argv, script="create_dataset.py", description=__doc__.split("\n\n")[0])
 
     def interrupted(signum, frame):  # SIGTERM cleans up like Ctrl-C
         raise KeyboardInterrupt
@@ -454,7 +457,8 @@ def main(argv=None):
     try:
         result = build_dataset(cfg.src_folder, cfg.output_folder, scale=cfg.scale, patch_size=cfg.patch_size,
                                stride=cfg.stride, downscale_factors=cfg.downscale_factors,
-                               num_workers=cfg.num_workers, holdout=cfg.holdout_images)
+                               num_workers=cfg.num_workers, holdout=cfg.holdout_images,
+                               config_files=cfg.config_files())
     finally:
         signal.signal(signal.SIGTERM, previous)
     print(_summary_line(result), flush=True)

@@ -17,7 +17,7 @@ import tempfile
 
 import numpy as np
 
-from src.checks import check_output_file
+from src.checks import check_output_file, check_outputs_spare_inputs
 from src.errors import UserError
 
 EXTENSIONS = {"MINDIR": ".mindir", "AIR": ".air", "ONNX": ".onnx"}
@@ -195,12 +195,16 @@ def run_export(cfg):
     size = _static_size(cfg)
 
     from src.device import init_context
-    from src.eval_ms import resolve_checkpoint
+    from src.eval_ms import checkpoint_settings, resolve_checkpoint
     from src.network import inference_padding, network_from_checkpoint
 
     checkpoint = resolve_checkpoint(cfg)
+    check_outputs_spare_inputs([("file_name", path)], [("checkpoint_path", checkpoint)]
+                               + [("config_path", f) for f in cfg.config_files()])
+    cfg, weights = checkpoint_settings(cfg, checkpoint)
     init_context(cfg.device_target, cfg.device_id)
-    net, _ = network_from_checkpoint(checkpoint, inference_padding(cfg.padding), cfg.device_target)
+    net, _ = network_from_checkpoint(checkpoint, inference_padding(cfg.padding), cfg.device_target,
+                                     weights=weights)
     diff = export_network(net, path, file_format, size)
     if size:
         shape = f"[1,1,{size[0]},{size[1]}]"

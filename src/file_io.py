@@ -43,3 +43,35 @@ def read_jsonl(path):
     """The records of a JSON-lines file (train.py's train_log.jsonl), blank lines skipped."""
     with open(path, encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
+
+
+LOCK_NAME = ".train.lock"
+
+
+def lock_folder(folder, key="output_path", owner="train.py"):
+    """An exclusive OS lock (``fcntl.flock``) on ``folder`` for the rest of the process's life: the open file
+    ``<folder>/.train.lock`` (kept open; the kernel releases the lock when the process ends, however it ends).
+    The folder is created if needed. UserError naming the folder if another process holds the lock. Returns
+    the open file object (keep a reference)."""
+    import fcntl
+
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / LOCK_NAME, "a+", encoding="utf-8")  # never truncates a holder's pid
+    except OSError as err:
+        raise UserError(f"cannot lock {key} {folder} ({err.strerror or err})") from None
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip()
+        handle.close()
+        holder = f" (pid {holder})" if holder.isdigit() else ""
+        raise UserError(f"{key} {folder} is in use by another {owner} run{holder}: wait for it to finish or "
+                        f"give another --{key}") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
