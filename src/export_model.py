@@ -18,7 +18,7 @@ import tempfile
 import numpy as np
 
 from src.checks import check_output_file, check_outputs_spare_inputs
-from src.errors import UserError
+from src.errors import IN_FLIGHT, UserError
 
 EXTENSIONS = {"MINDIR": ".mindir", "AIR": ".air", "ONNX": ".onnx"}
 DYNAMIC_AXES = {0: "batch", 2: "height", 3: "width"}
@@ -151,13 +151,20 @@ def export_network(net, path, file_format, size=None):
     |difference| to ``net`` (None when not checked: AIR, or ONNX without onnxruntime)."""
     import mindspore as ms
 
+    from src.file_io import DISK_FULL, check_space, disk_full
+
     net.set_train(False)
     folder = os.path.dirname(os.path.abspath(path))
+    # the model (float32 weights) plus the exporter's temporary copies and graph: checked first, so a full disk
+    # is one line before any work, not a failure in MindSpore's writer
+    needed = 3 * 4 * sum(int(np.prod(p.shape)) for p in net.get_parameters()) + (256 << 10)
     try:
         os.makedirs(folder, exist_ok=True)
+        check_space(folder, needed, "model")
         tmp_dir = tempfile.mkdtemp(prefix=".export_", dir=folder)
     except OSError as err:
         raise UserError(f"cannot write {path}: folder {folder} is not writable ({err.strerror or err})") from None
+    IN_FLIGHT.add(tmp_dir)  # removed by an interrupt (src/errors.py)
     try:
         tmp_base = os.path.join(tmp_dir, "model")
         sizes = [size] if size else list(CHECK_SIZES)
@@ -176,9 +183,12 @@ def export_network(net, path, file_format, size=None):
         os.chmod(produced, 0o644)
         os.replace(produced, path)
     except OSError as err:
+        if err.errno in DISK_FULL:
+            raise disk_full(path, "model", needed) from None
         raise UserError(f"cannot write {path} ({err.strerror or err})") from None
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
+        IN_FLIGHT.discard(tmp_dir)
     return diff
 
 

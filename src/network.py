@@ -4,7 +4,7 @@ import tempfile
 
 import numpy as np
 
-from src.errors import UserError
+from src.errors import IN_FLIGHT, UserError
 from src.srcnn import ARCHS, SRCNN
 from src.srcnn_gemm import SRCNNGemm
 
@@ -125,17 +125,36 @@ def save_checkpoint(entries, path, meta=None):
     a kill at any moment leaves either the old file or the complete new one."""
     import mindspore as ms
 
+    from src.file_io import DISK_FULL, check_space, disk_full
+
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".ckpt", dir=folder)
-    os.close(fd)
+    params = entries.get_parameters() if hasattr(entries, "get_parameters") else [e["data"] for e in entries]
+    needed = sum(int(np.prod(p.shape)) * 8 for p in params) + (64 << 10)  # float32 data + generous framing
+    try:
+        os.makedirs(folder, exist_ok=True)
+        check_space(folder, needed, "checkpoint")  # else MindSpore logs a CRITICAL line and leaves a partial file
+        fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".ckpt", dir=folder)
+        os.close(fd)
+    except OSError as err:
+        raise UserError(f"cannot write checkpoint {path} ({err.strerror or err})") from None
+    partial = os.path.splitext(tmp)[0] + ".tmp"  # MindSpore's own temporary name for ``tmp``
+    IN_FLIGHT.update((tmp, partial))  # removed by an interrupt (src/errors.py)
     try:
         ms.save_checkpoint(entries, tmp, append_dict=dict(meta or {}))
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+    except OSError as err:
+        for name in (tmp, partial):
+            if os.path.exists(name):
+                os.remove(name)
+        if err.errno in DISK_FULL:
+            raise disk_full(path, "checkpoint", needed) from None
+        raise UserError(f"cannot write checkpoint {path} ({err.strerror or err})") from None
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        for name in (tmp, partial):
+            if os.path.exists(name):
+                os.remove(name)
+        IN_FLIGHT.difference_update((tmp, partial))
 
 
 RECORD_KEYS = ("arch", "n1", "n2", "padding", "scale")
