@@ -37,7 +37,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from src.checks import check_output_folder, check_outputs_spare_inputs  # noqa: E402
-from src.errors import Terminated, UserError, run_cli  # noqa: E402
+from src.errors import Terminated, UserError, run_cli, unblock_signals  # noqa: E402
 from src.file_io import (make_owned_temp_dir, release_temp_dir, remove_stale_temp_dirs,  # noqa: E402
                          temp_dir_is_mine, temp_dir_owner_alive)
 from src.image_io import ImageReadError, holdout_names, list_images, read_image, split_holdout  # noqa: E402
@@ -259,7 +259,10 @@ def _switch_in(temp_folder, final):
     renames leaves the journal, readers refuse the mixed set (inspect_mindrecord), and the next build finishes
     the switch from the journal (_finish_switch) before anything else."""
     journal = _switch_journal(final)
-    _write_json_atomic(journal, {"from": str(temp_folder)})
+    with open(journal, "w", encoding="utf-8") as handle:  # written in place: until it is complete, nothing moved
+        json.dump({"from": str(temp_folder)}, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
     _finish_switch(final)
 
 
@@ -499,6 +502,7 @@ def main(argv=None):
 
     previous = {signum: signal.signal(signum, interrupted) for signum in (signal.SIGINT, signal.SIGTERM)
                 if signal.getsignal(signum) is not signal.SIG_IGN}
+    unblock_signals()  # this script cleans up through KeyboardInterrupt (its pool, see _signals_deferred)
     try:
         result = build_dataset(cfg.src_folder, cfg.output_folder, scale=cfg.scale, patch_size=cfg.patch_size,
                                stride=cfg.stride, downscale_factors=cfg.downscale_factors,

@@ -19,11 +19,11 @@ IN_FLIGHT = set()
 
 def _stop_at_once(signum, frame):
     """Ctrl-C / SIGTERM: the message, the temporary files removed, and exit 128 + signal at once. Raising
-    KeyboardInterrupt instead would land anywhere, e.g. inside ``import mindspore`` or a graph compilation,
-    where it aborts the interpreter ("Fatal Python error") or leaves MindSpore's state half-built. Every output
-    is written to a temporary name and renamed into place, so stopping between two bytecodes never leaves a
-    half-written file, and completed checkpoints stay; os._exit skips MindSpore's exit handlers, which would
-    run on that half-built state."""
+    KeyboardInterrupt in the main thread instead would land anywhere, e.g. inside ``import mindspore`` or a
+    graph compilation, where it aborts the interpreter ("Fatal Python error") or leaves MindSpore's state
+    half-built. Every output is written to a temporary name and renamed into place, so stopping at any moment
+    never leaves a half-written file, and completed checkpoints stay; os._exit skips MindSpore's exit handlers,
+    which would run on that half-built state."""
     import shutil
 
     for path in list(IN_FLIGHT):
@@ -44,22 +44,43 @@ def _remove(path):
         pass
 
 
+_WATCHED = set()
+
+
+def _wait_for_signals(signals):
+    _stop_at_once(signal.sigwait(signals), None)
+
+
 def stop_on_signals():
-    """Install _stop_at_once for SIGINT and SIGTERM (main thread only; a SIGINT the parent ignores stays
-    ignored, as for a background job of a shell)."""
+    """Route SIGINT and SIGTERM to _stop_at_once: both are blocked in this thread and in every thread started
+    after it (MindSpore's included), and one thread of ours waits for them. A handler would not do: MindSpore
+    installs its own SIGINT handler around graph runs (it re-sends SIGTERM). Called from the main thread,
+    before MindSpore loads (src/__init__.py for the entry scripts); idempotent. A SIGINT the parent ignores
+    stays ignored, as for a background job of a shell. A command that cleans up after an interrupt itself
+    unblocks them (unblock_signals) and installs its handlers."""
     import threading
 
-    if threading.current_thread() is not threading.main_thread():
+    wanted = {signum for signum in (signal.SIGINT, signal.SIGTERM)
+              if signal.getsignal(signum) is not signal.SIG_IGN}
+    if _WATCHED or not wanted or threading.current_thread() is not threading.main_thread():
         return
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        if signal.getsignal(signum) is not signal.SIG_IGN:
-            signal.signal(signum, _stop_at_once)
+    _WATCHED.update(wanted)
+    signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
+    threading.Thread(target=_wait_for_signals, args=(wanted,), name="srcnn-signals", daemon=True).start()
+
+
+def unblock_signals():
+    """Deliver SIGINT and SIGTERM to this (main) thread's handlers again (see stop_on_signals)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 def run_cli(main, argv=None):
     """Run ``main(argv)``; a UserError becomes ``error: <message>`` on stderr and exit code 2; Ctrl-C / SIGTERM
     ``error: interrupted`` and exit code 130 / 143 (see _stop_at_once; ``main`` may install its own handlers)."""
     stop_on_signals()
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not valid UTF-8, on any terminal encoding
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         code = main(sys.argv[1:] if argv is None else argv)
     except UserError as err:

@@ -12,7 +12,7 @@ import numpy as np
 
 from src.errors import UserError
 from src.file_io import write_text_atomic
-from src.image_io import ImageReadError, list_images, read_image
+from src.image_io import ImageReadError, check_fits_memory, list_images, read_image
 from src.metrics import SSIM_WINDOW, psnr, ssim
 from src.progress import progress, warn
 from src.protocol import modcrop, prepare_pair, to_uint8
@@ -59,6 +59,7 @@ def _iter_images(data_path, scale, skipped, show_progress, min_side=0, min_side_
         if len(kept) < len(paths):
             print(f"note: ignoring {len(paths) - len(kept)} image(s) under save_images {exclude}", file=sys.stderr)
         paths = kept
+    check_fits_memory(paths)  # all of them, before the first is scored
     protocol_side = min_image_side(scale)
     needed = max(protocol_side, int(min_side or 0))
     why = f": {min_side_reason}" if min_side_reason and needed > protocol_side else ""

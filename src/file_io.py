@@ -27,7 +27,7 @@ def free_bytes(path):
 
 def disk_full(path, what="file", needed=None):
     """The UserError of a write that found no space: names the path, the free space and what was needed."""
-    need = f", about {needed} bytes needed" if needed else ""
+    need = f", about {needed} bytes needed" if isinstance(needed, int) else f", {needed} bytes needed" if needed else ""
     return UserError(f"cannot write {what} {path}: no space left on its file system ({free_bytes(path)} bytes "
                      f"free{need}); free some space and run again")
 

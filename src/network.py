@@ -132,7 +132,7 @@ def save_checkpoint(entries, path, meta=None):
     needed = sum(int(np.prod(p.shape)) * 8 for p in params) + (64 << 10)  # float32 data + generous framing
     try:
         os.makedirs(folder, exist_ok=True)
-        check_space(folder, needed, "checkpoint")  # else MindSpore logs a CRITICAL line and leaves a partial file
+        check_space(path, needed, "checkpoint")  # else MindSpore logs a CRITICAL line and leaves a partial file
         fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".ckpt", dir=folder)
         os.close(fd)
     except OSError as err:

@@ -22,7 +22,8 @@ from src.checks import check_output_file, check_output_folder
 from src.errors import UserError
 from src.evaluation import (NonFiniteOutput, check_finite_output, min_image_side, named, report, score_image,
                             summarize)
-from src.image_io import ImageReadError, list_images, read_image, write_image
+from src.image_io import (SCORING_BYTES_PER_PIXEL, ImageReadError, check_fits_memory, list_images, read_image,
+                          write_image)
 from src.matlab_functions import imresize, rgb2ycbcr, ycbcr2rgb
 from src.progress import progress, warn
 from src.protocol import degrade, modcrop, prepare_pair, to_uint8
@@ -205,6 +206,8 @@ def run_test(cfg):
     outputs = [("output_path", out_dir / f"{stem.as_posix()}_{kind}_x{scale}.png") for stem in stems.values()
                for kind in (("srcnn", "compare") if cfg.compare else ("srcnn",))]
     check_outputs_spare_inputs(outputs, inputs)
+    # upscale mode works on the scale x larger image
+    check_fits_memory(paths, SCORING_BYTES_PER_PIXEL * (1 if degrade_mode else scale ** 2), key="input_path")
     network, _ = make_predictor(cfg, checkpoint, weights)
 
     def predict(lr_y):  # no NaN/Inf output is saved or scored

@@ -19,18 +19,32 @@ def _moxing():
     except ImportError:
         raise UserError("enable_modelarts=True needs the 'moxing' package (ModelArts images ship it); "
                         "it is not installed") from None
+    if not callable(getattr(getattr(moxing, "file", None), "copy_parallel", None)):
+        # a package of the same name exists on the public index: copying "data" with it would run its code
+        raise UserError(f"enable_modelarts=True: the installed 'moxing' ({getattr(moxing, '__file__', None)}) is not "
+                        "the ModelArts SDK (it has no moxing.file.copy_parallel); remove it and use a ModelArts image")
     return moxing
 
 
-def sync_data(from_path, to_path, lock_dir="/tmp"):
+def _local_side(from_path, to_path):
+    """The local folder of a copy (the marker files of sync_data live there, not at a fixed /tmp path)."""
+    local = to_path if not str(to_path).startswith(("obs://", "s3://")) else from_path
+    return local if os.path.isdir(local) or not os.path.splitext(local)[1] else os.path.dirname(local) or "."
+
+
+def sync_data(from_path, to_path, lock_dir=None):
     """Copy ``from_path`` to ``to_path`` (OBS or local) with moxing.file.copy_parallel.
 
     With several devices, only the first device of each node (at most 8 per node) copies; the others wait
-    for the lock file it writes when done, as in the model zoo. Calls must happen in the same order on
-    every rank (each call gets the next lock file)."""
+    for the marker file it writes when done, as in the model zoo. The marker lives in ``lock_dir``, by default
+    the local side of the copy (shared by the node's devices, private to the job), never a predictable shared
+    path such as /tmp. Calls must happen in the same order on every rank (each call gets the next marker)."""
     global _sync_count  # pylint: disable=global-statement
     mox = _moxing()
     device_num = get_device_num()
+    lock_dir = lock_dir or _local_side(from_path, to_path)
+    if device_num > 1:
+        os.makedirs(lock_dir, exist_ok=True)
     lock = os.path.join(lock_dir, f"srcnn_sync_{get_job_id()}_{_sync_count}.lock")
     _sync_count += 1
     if device_num <= 1:
