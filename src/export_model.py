@@ -160,7 +160,7 @@ def export_network(net, path, file_format, size=None):
     needed = 3 * 4 * sum(int(np.prod(p.shape)) for p in net.get_parameters()) + (256 << 10)
     try:
         os.makedirs(folder, exist_ok=True)
-        check_space(folder, needed, "model")
+        check_space(path, needed, "model")
         tmp_dir = tempfile.mkdtemp(prefix=".export_", dir=folder)
     except OSError as err:
         raise UserError(f"cannot write {path}: folder {folder} is not writable ({err.strerror or err})") from None
