@@ -12,18 +12,17 @@ a fixed size with ``dynamic_axes``, and a post-pass then sets ``mode='edge'`` on
 MindSpore network before it is moved into place (onnxruntime for ONNX, GraphCell for MINDIR).
 """
 import os
-import shutil
-import tempfile
 
 import numpy as np
 
 from src.checks import check_output_file, check_outputs_spare_inputs
-from src.errors import IN_FLIGHT, UserError
+from src.errors import UserError
 
 EXTENSIONS = {"MINDIR": ".mindir", "AIR": ".air", "ONNX": ".onnx"}
 DYNAMIC_AXES = {0: "batch", 2: "height", 3: "width"}
 TRACE_SIZE = (37, 45)  # traced size of dynamic ONNX exports: odd and distinct, so a baked-in size shows
 CHECK_SIZES = ((24, 40), (53, 31))  # sizes a dynamic export is checked at
+TEMP_PREFIX = ".export_"  # export's temporary folders beside the model (a killed run's are removed by the next)
 TOLERANCE = 1e-4  # max |difference| to the MindSpore network allowed for an export (float32 reorderings)
 
 
@@ -151,7 +150,8 @@ def export_network(net, path, file_format, size=None):
     |difference| to ``net`` (None when not checked: AIR, or ONNX without onnxruntime)."""
     import mindspore as ms
 
-    from src.file_io import DISK_FULL, check_space, disk_full
+    from src.file_io import (DISK_FULL, check_space, disk_full, make_owned_temp_dir, release_temp_dir,
+                             remove_stale_temp_dirs)
 
     net.set_train(False)
     folder = os.path.dirname(os.path.abspath(path))
@@ -161,10 +161,10 @@ def export_network(net, path, file_format, size=None):
     try:
         os.makedirs(folder, exist_ok=True)
         check_space(path, needed, "model")
-        tmp_dir = tempfile.mkdtemp(prefix=".export_", dir=folder)
+        remove_stale_temp_dirs(folder, TEMP_PREFIX)  # left by a killed export (their lock is free)
+        tmp_dir = str(make_owned_temp_dir(folder, TEMP_PREFIX))
     except OSError as err:
         raise UserError(f"cannot write {path}: folder {folder} is not writable ({err.strerror or err})") from None
-    IN_FLIGHT.add(tmp_dir)  # removed by an interrupt (src/errors.py)
     try:
         tmp_base = os.path.join(tmp_dir, "model")
         sizes = [size] if size else list(CHECK_SIZES)
@@ -187,8 +187,7 @@ def export_network(net, path, file_format, size=None):
             raise disk_full(path, "model", needed) from None
         raise UserError(f"cannot write {path} ({err.strerror or err})") from None
     finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        IN_FLIGHT.discard(tmp_dir)
+        release_temp_dir(tmp_dir)
     return diff
 
 

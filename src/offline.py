@@ -9,7 +9,6 @@ postprocess crops each output back to the image's real size before scoring.
 import json
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from src.checks import check_output_file, check_output_folder, check_outputs_spa
 from src.errors import UserError
 from src.evaluation import (NonFiniteOutput, iter_pairs, named, no_usable_images, report, score_image, summarize,
                             write_json)
+from src.file_io import OWNER_LOCK, make_owned_temp_dir, release_temp_dir, remove_stale_temp_dirs
 from src.image_io import list_images
 from src.model_utils.config import DEFAULT_CONFIG_PATH
 
@@ -135,7 +135,8 @@ def run_preprocess(cfg):
 
     try:
         output_path.mkdir(parents=True, exist_ok=True)
-        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{DATA_DIR}.", dir=output_path))
+        remove_stale_temp_dirs(output_path, f".{DATA_DIR}.")  # a killed run's (its lock is free)
+        tmp_dir = make_owned_temp_dir(output_path, f".{DATA_DIR}.")
     except OSError as err:
         raise UserError(f"cannot write to output_path {output_path} ({err.strerror or err})") from None
     entries = []
@@ -147,11 +148,12 @@ def run_preprocess(cfg):
             entries.append({"name": name, "file": bin_name(name), "height": h, "width": w,
                             "source": str(Path(names[name]).resolve())})
         os.chmod(tmp_dir, 0o755)  # mkdtemp makes it private
+        os.remove(tmp_dir / OWNER_LOCK)  # not part of the result (the lock itself is held until release)
         _swap_dir(tmp_dir, output_path / DATA_DIR)
     except OSError as err:
         raise UserError(f"cannot write {output_path / DATA_DIR} ({err.strerror or err})") from None
     finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        release_temp_dir(tmp_dir)
     meta = {"scale": scale, "height": height, "width": width, "data_path": str(Path(data_path).resolve()),
             "images": entries, "skipped": skipped}
     write_json(meta, output_path / META_FILE)

@@ -695,3 +695,23 @@ def test_an_image_too_large_for_memory_is_refused_before_work(inputs, tmp_path):
                         r"about 68\.7 GiB, more than the [\d.]+ GiB of memory available; crop or downscale it first",
                         error_line(proc))
     assert "result {" not in proc.stdout and not (tmp_path / "r.json").exists()
+
+
+def test_only_a_killed_runs_temporary_folders_are_removed(inputs, tmp_path):
+    out = tmp_path / "pre"
+    stale, live, other = out / ".00_data.killed", out / ".00_data.running", out / ".keep.mine"
+    for folder in (stale, live, other):
+        folder.mkdir(parents=True)
+        (folder / ".owner.lock").touch()
+    holder = subprocess.Popen([PY, "-c", "import fcntl, sys, time\nf = open(sys.argv[1], 'a')\n"
+                               "fcntl.flock(f, fcntl.LOCK_EX)\nprint('locked', flush=True)\ntime.sleep(600)\n",
+                               live / ".owner.lock"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "locked\n"  # a preprocess.py still writing there
+        ok(run(["preprocess.py", f"--data_path={inputs['crops']}", f"--output_path={out}", "--image_height=96",
+                "--image_width=96"]))
+        assert not stale.exists() and live.is_dir() and other.is_dir()
+        assert sorted(p.name for p in (out / "00_data").iterdir()) == ["baby.bin", "bird.bin", "head.bin"]
+    finally:
+        holder.kill()
+        holder.communicate()
