@@ -186,3 +186,19 @@ def test_shipped_checkpoint_is_the_default_and_reaches_the_paper(scale, datasets
         scores.append(result["psnr"])
     for score, paper in zip(scores, PAPER_915[scale]):
         assert score >= paper - 0.02, (scale, scores)
+
+
+def test_pretrained_family_picks_the_shipped_955_model(datasets_dir, tmp_path):
+    """--pretrained_family=9-5-5 without --checkpoint_path uses pretrained/srcnn_955_x2.ckpt (a 9-5-5 network),
+    or says that it is not shipped."""
+    shipped = REPO_ROOT / "pretrained" / "srcnn_955_x2.ckpt"
+    out = tmp_path / "Set5.json"
+    proc = run("eval.py", f"--data_path={datasets_dir / 'Set5'}", "--pretrained_family=9-5-5", f"--output_json={out}")
+    if not shipped.exists():
+        assert proc.returncode == 2
+        assert proc.stderr.strip() == (f"error: no checkpoint: give --checkpoint_path=FILE.ckpt (no shipped "
+                                       f"{shipped} either)")
+        return
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["checkpoint"] == str(shipped) and result["arch"] == "9-5-5"
