@@ -236,24 +236,52 @@ check_finished_logs() {
     return $status
 }
 
-# report_worker_failures LAUNCHER_LOG LOG...: after a failed msrun/mpirun job, name each rank that failed by
-# itself (its error line and log) and each rank that was stopped because of it. Always returns 1.
+# lost_ranks LOG_DIR: the ranks msrun's scheduler (node 0) took as lost, one a line: they sent no heartbeat for
+# MS_NODE_TIMEOUT seconds (killed, machine down, network cut). Empty on the other nodes (no scheduler log).
+lost_ranks() {
+    grep -oE 'The node: [0-9]+ is timed out' -- "$1/scheduler.log" 2>/dev/null | awk '{print $3}' | sort -un
+}
+
+# report_worker_failures LAUNCHER_LOG LOST LOG...: after a failed msrun/mpirun job, name each rank that was lost
+# (LOST: the ranks the scheduler timed out, with where their logs are), each rank that failed by itself (its
+# error line and log) and each rank that was stopped because of it. Always returns 1.
 report_worker_failures() {
-    local launcher_log=$1 log err pid rank failed=0 stopped=()
-    shift
-    local bad_pids=""
+    local launcher_log=$1 lost=$2 log err pid rank failed=0 stopped=() node where
+    shift 2
+    local bad_pids="" lost_scheduler=0 named=""
     if [[ -f $launcher_log ]]; then
         # msrun: "Worker process 1234 exit with exception. Error code: 2."
         bad_pids=$(grep -oE 'Worker process [0-9]+ exit with exception' -- "$launcher_log" | awk '{print $3}')
     fi
+    for rank in $lost; do
+        node=$((rank / ${MS_LOCAL:-1}))
+        if ((node == ${MS_NODE_RANK:-0})); then
+            where="$(dirname "$launcher_log")/log/worker_$rank.log"
+            pid=$(log_pid "$where")
+            # msrun saw it exit: named below with its exit, like any local rank
+            [[ -n $pid ]] && grep -qx -- "$pid" <<< "$bad_pids" && continue
+        else
+            where="OUTPUT_PATH/log/worker_$rank.log on node $node (NODE_RANK=$node)"
+        fi
+        echo "error: rank $rank on node $node was lost: no heartbeat for ${MS_NODE_TIMEOUT:-30} s (process killed," \
+            "machine down or network cut); its log: $where" >&2
+        failed=$((failed + 1))
+        named+="$rank"$'\n'
+    done
     for log in "$@"; do
         rank=$(log_rank "$log")
+        grep -qx -- "$rank" <<< "$named" && continue
         err=$(first_error "$log")
         pid=$(log_pid "$log")
         if [[ -n $err ]]; then
             echo "error: rank $rank failed: $err" >&2
             echo "       log: $log" >&2
             failed=$((failed + 1))
+        elif grep -qE 'stopped: a collective operation failed|Kill this process with SIGTERM' -- "$log" 2>/dev/null
+        then
+            # this rank lost a peer: src/cluster.py says so, or MindSpore stops it when the scheduler reports a loss
+            stopped+=("$rank")
+            grep -q 'Failed to send heartbeat message to meta server' -- "$log" && lost_scheduler=1
         elif [[ -n $pid ]] && grep -qx -- "$pid" <<< "$bad_pids"; then
             echo "error: rank $rank failed (process $pid exited abnormally, see the end of its log)" >&2
             echo "       log: $log" >&2
@@ -262,7 +290,12 @@ report_worker_failures() {
             stopped+=("$rank")
         fi
     done
-    if ((failed == 0)); then
+    if ((failed == 0 && lost_scheduler)) && ((${MS_NODE_RANK:-0} != 0)); then
+        echo "error: node 0 was lost: its scheduler at ${MS_MASTER_ADDR:-?}:${MS_MASTER_PORT:-?} stopped answering" \
+            "(node 0 stopped, or it ended the job after losing another node); see the launcher output and" \
+            "OUTPUT_PATH/log/ on node 0" >&2
+        failed=1
+    elif ((failed == 0)); then
         echo "error: the job failed but no worker log names an error; see $launcher_log and the logs: $*" >&2
     fi
     if ((${#stopped[@]})); then
@@ -280,6 +313,7 @@ msrun_settings() {
     MS_TOTAL=$(check_int WORKER_NUM "${WORKER_NUM:-$2}" 1) || exit 2
     MS_MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
     MS_MASTER_PORT=$(check_int MASTER_PORT "${MASTER_PORT:-8118}" 1024 65535) || exit 2
+    MS_NODE_TIMEOUT=$(check_int MS_NODE_TIMEOUT "${MS_NODE_TIMEOUT:-30}" 3 86400) || exit 2  # see run_msrun
     if [[ -z $MS_MASTER_ADDR || $MS_MASTER_ADDR =~ [[:space:]] ]]; then
         fail_setup "MASTER_ADDR must be a host name or IP address, got '$MS_MASTER_ADDR'"
     fi
@@ -304,10 +338,15 @@ msrun_settings() {
 
 # run_msrun OUTPUT_PATH: runs TRAIN_CMD on MS_LOCAL workers of this node with msrun, from OUTPUT_PATH, logs
 # in OUTPUT_PATH/log/ (worker_<rank>.log, scheduler.log on node 0) and msrun's own output in
-# OUTPUT_PATH/msrun.log; reports the failed ranks. Extra environment (VAR=value) comes from ENV_PREFIX.
+# OUTPUT_PATH/msrun.log; reports the failed and the lost ranks. Extra environment (VAR=value) comes from
+# ENV_PREFIX. MS_NODE_TIMEOUT (default 30 s, MindSpore's own default made explicit) bounds how long a lost
+# rank goes unnoticed: the scheduler times out a rank without heartbeat after it, and a collective waiting for
+# a lost peer fails after it; the surviving ranks then exit at once (src/cluster.py). A shorter value finds a
+# loss sooner but takes for lost a rank that pauses longer, e.g. rank 0 validating or writing a checkpoint.
 run_msrun() {
     local output=$1 msrun
     local log_dir="$output/log"
+    ENV_PREFIX+=("MS_NODE_TIMEOUT=$MS_NODE_TIMEOUT")
     need_plain_python msrun
     if [[ -x $(dirname "$PYTHON")/msrun ]]; then
         msrun=("$(dirname "$PYTHON")/msrun")
@@ -324,8 +363,9 @@ run_msrun() {
     fi
     export_env
     rm -f -- "$log_dir"/worker_*.log "$log_dir/scheduler.log"
-    echo "msrun: $MS_LOCAL of $MS_TOTAL worker(s) on node $MS_NODE_RANK, scheduler $MS_MASTER_ADDR:$MS_MASTER_PORT;" \
-        "logs in $log_dir, msrun output in $output/msrun.log"
+    echo "msrun: $MS_LOCAL of $MS_TOTAL worker(s) on node $MS_NODE_RANK, scheduler $MS_MASTER_ADDR:$MS_MASTER_PORT" \
+        "(a rank silent for MS_NODE_TIMEOUT=$MS_NODE_TIMEOUT s is lost); logs in $log_dir, msrun output in" \
+        "$output/msrun.log"
     (cd "$output" && exec "${cmd[@]}") 2>&1 | tee "$output/msrun.log"
     local status=${PIPESTATUS[0]}
     local logs=()
@@ -335,7 +375,7 @@ run_msrun() {
     done
     if ((status != 0)); then
         echo "error: distributed training failed (msrun exit code $status)" >&2
-        report_worker_failures "$output/msrun.log" "${logs[@]}"
+        report_worker_failures "$output/msrun.log" "$(lost_ranks "$log_dir")" "${logs[@]}"
         return 1
     fi
     check_finished_logs "${logs[@]}"

@@ -90,7 +90,7 @@ for ((rank = 0; rank < TOTAL; rank++)); do
 done
 if ((STATUS != 0)); then
     echo "error: distributed training failed (mpirun exit code $STATUS)" >&2
-    report_worker_failures "$OUTPUT_PATH/mpirun.log" "${LOGS[@]}"
+    report_worker_failures "$OUTPUT_PATH/mpirun.log" "" "${LOGS[@]}"
     exit 1
 fi
 check_finished_logs "${LOGS[@]}"
