@@ -11,8 +11,10 @@ def main(argv):
 
     cfg = get_config(argv, description=__doc__)
     from src.cluster import stop_on_lost_peer
-    from src.model_utils.moxing_adapter import moxing_wrapper
+    from src.model_utils.moxing_adapter import modelarts_paths, moxing_wrapper
     from src.trainer import Trainer
+
+    cfg = modelarts_paths(cfg)
 
     @moxing_wrapper(cfg)
     def run():

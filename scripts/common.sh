@@ -142,7 +142,10 @@ need_plain_python() {
 }
 
 # train_command DATA_PATH OUTPUT_PATH PRE_TRAINED_PATH [FLAG ...]: sets TRAIN_CMD, the train.py arguments
-# (without the interpreter) with the flags and then TRAIN_ARGS, which win over earlier flags.
+# (without the interpreter): the launcher's flags, then TRAIN_ARGS. TRAIN_ARGS may not set a key the launcher
+# sets (its checked arguments, --run_distribute, --device_target), and its values are checked by train.py's own
+# configuration parser (no MindSpore, a fraction of a second): a mistake is train.py's one-line error, exit 2,
+# before anything starts or is created.
 train_command() {
     local data=$1 output=$2 pretrained=$3
     shift 3
@@ -150,13 +153,35 @@ train_command() {
     if [[ -n ${TRAIN_ARGS:-} ]]; then
         read -r -a extra <<< "$TRAIN_ARGS"
     fi
-    local arg
-    for arg in "${extra[@]}"; do
-        [[ $arg == --* ]] || fail_setup "TRAIN_ARGS holds '$arg'; it takes train.py flags like --key=value"
-    done
     TRAIN_CMD=("$TRAIN_PY" "--data_path=$data" "--output_path=$output")
     [[ -n $pretrained ]] && TRAIN_CMD+=("--pre_trained_path=$pretrained")
-    TRAIN_CMD+=("$@" "${extra[@]}")
+    TRAIN_CMD+=("$@")
+    local arg key own
+    for arg in "${extra[@]}"; do
+        [[ $arg == --* ]] || fail_setup "TRAIN_ARGS holds '$arg'; it takes train.py flags like --key=value"
+        key=${arg%%=*}
+        for own in "${TRAIN_CMD[@]:1}"; do
+            if [[ ${own%%=*} == "$key" ]]; then
+                fail_setup "TRAIN_ARGS holds '$arg', but the launcher sets $key itself ($own, from its checked" \
+                    "arguments); drop it from TRAIN_ARGS"
+            fi
+        done
+    done
+    TRAIN_CMD+=("${extra[@]}")
+    check_train_flags
+}
+
+# check_train_flags: train.py's configuration parser on TRAIN_CMD's flags; its one-line error and exit 2 if it
+# refuses them (an unknown key, a value of the wrong type or out of range, an unreadable --config_path).
+check_train_flags() {
+    local err
+    err=$(cd "$REPO_ROOT" && "$PYTHON" -c 'import sys
+from src.errors import run_cli
+from src.model_utils.config import get_config
+run_cli(lambda argv: get_config(argv) and 0)' "${TRAIN_CMD[@]:1}" 2>&1 >/dev/null) && return 0
+    [[ $err == error:* ]] || err="error: train.py's settings cannot be checked with $PYTHON: ${err##*$'\n'}"
+    printf '%s\n' "$err" >&2
+    exit 2
 }
 
 # shell_quote WORD: WORD as the shell reads it back (plain if it has no special characters, else in '...').
@@ -246,31 +271,25 @@ lost_ranks() {
 # (LOST: the ranks the scheduler timed out, with where their logs are), each rank that failed by itself (its
 # error line and log) and each rank that was stopped because of it. Always returns 1.
 report_worker_failures() {
-    local launcher_log=$1 lost=$2 log err pid rank failed=0 stopped=() node where
+    local launcher_log=$1 lost=$2 log err pid rank failed=0 stopped=() node
     shift 2
-    local bad_pids="" lost_scheduler=0 named=""
+    local bad_pids="" lost_scheduler=0
     if [[ -f $launcher_log ]]; then
         # msrun: "Worker process 1234 exit with exception. Error code: 2."
         bad_pids=$(grep -oE 'Worker process [0-9]+ exit with exception' -- "$launcher_log" | awk '{print $3}')
     fi
     for rank in $lost; do
+        # this node's own ranks are judged by their logs and exits below (msrun stops them all when one fails,
+        # and the scheduler then times them out too)
         node=$((rank / ${MS_LOCAL:-1}))
-        if ((node == ${MS_NODE_RANK:-0})); then
-            where="$(dirname "$launcher_log")/log/worker_$rank.log"
-            pid=$(log_pid "$where")
-            # msrun saw it exit: named below with its exit, like any local rank
-            [[ -n $pid ]] && grep -qx -- "$pid" <<< "$bad_pids" && continue
-        else
-            where="OUTPUT_PATH/log/worker_$rank.log on node $node (NODE_RANK=$node)"
-        fi
+        ((node == ${MS_NODE_RANK:-0})) && continue
         echo "error: rank $rank on node $node was lost: no heartbeat for ${MS_NODE_TIMEOUT:-30} s (process killed," \
-            "machine down or network cut); its log: $where" >&2
+            "machine down or network cut); its log: OUTPUT_PATH/log/worker_$rank.log on node $node" \
+            "(NODE_RANK=$node)" >&2
         failed=$((failed + 1))
-        named+="$rank"$'\n'
     done
     for log in "$@"; do
         rank=$(log_rank "$log")
-        grep -qx -- "$rank" <<< "$named" && continue
         err=$(first_error "$log")
         pid=$(log_pid "$log")
         if [[ -n $err ]]; then

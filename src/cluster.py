@@ -71,7 +71,7 @@ def _raise_failures(table, rank):
     failed = [r for r in range(len(table)) if table[r, 0]]
     if not failed:
         return
-    first = failed[0]
+    first = rank if rank in failed else failed[0]  # a rank that failed reports its own error
     text = bytes(table[first, 1:1 + MESSAGE_BYTES].astype(np.uint8)).rstrip(b"\0").decode("utf-8", "replace")
     if first == rank:
         raise UserError(text)

@@ -188,19 +188,19 @@ def test_equals_one_process_on_the_doubled_batch(two_workers, one_process):
 
 
 def test_failing_ranks_are_named_with_their_logs(patches, tmp_path):
-    """train.py rejects its settings on every rank (TRAIN_ARGS=--lr=-1): the launcher exits 1 and names each
-    rank, its one-line error and its log."""
+    """train.py rejects the data on every rank once the cluster is up (x2 patches, --scale=3): the launcher exits
+    1 and names each rank, its one-line error and its log; nothing is written."""
     out = tmp_path / "out"
-    result = launch("run_distribute_train_cpu.sh", 2, patches, out, TRAIN_ARGS=f"{TRAIN_ARGS} --lr=-1",
+    result = launch("run_distribute_train_cpu.sh", 2, patches, out, TRAIN_ARGS=f"{TRAIN_ARGS} --scale=3",
                     MASTER_PORT=free_port(), MS_NODE_TIMEOUT=6, timeout=300)
     print(f"failing launch: {result.seconds:.1f} s")
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
     assert "error: distributed training failed (msrun exit code 1)" in result.stderr
     for rank in (0, 1):
         log = out / "log" / f"worker_{rank}.log"
-        assert f"error: rank {rank} failed: error: config key 'lr' must be > 0, got -1.0" in result.stderr
+        assert f"error: rank {rank} failed: error: {patches} holds x2 patches but scale=3" in result.stderr
         assert f"log: {log}" in result.stderr
-        assert "error: config key 'lr' must be > 0" in log.read_text()
+        assert f"error: {patches} holds x2 patches but scale=3" in log.read_text()
     assert not list(out.rglob("*.ckpt"))
 
 
@@ -454,3 +454,33 @@ def test_a_lost_node_is_named_and_the_run_resumes(nodes, two_nodes, tmp_path):
     print(f"resumed vs uninterrupted: max abs difference {worst:.3g}")
     assert worst == 0
     assert _digest(logs[0]) == _digest(logs[1])
+
+
+def test_nodes_that_disagree_stop_before_the_first_step(patches, tmp_path):
+    """Two nodes (here both on loopback) launched with different settings (node 1: another lr): every node stops
+    with the same one-line error before anything is written, instead of averaging two different recipes."""
+    port, procs, outs = free_port(), [], [tmp_path / "node0", tmp_path / "node1"]
+    for node, extra in ((0, ""), (1, " --lr=0.002")):
+        env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
+        env.update(WORKER_NUM="2", LOCAL_WORKER_NUM="1", NODE_RANK=str(node), MASTER_ADDR="127.0.0.1",
+                   MASTER_PORT=str(port), TRAIN_ARGS=TRAIN_ARGS + extra)
+        procs.append(subprocess.Popen(["bash", str(SCRIPTS / "run_distribute_train_cpu.sh"), "2", str(patches),
+                                       str(outs[node])], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                      env=env, cwd=REPO))
+    start = time.monotonic()
+    try:
+        results = [proc.communicate(timeout=300) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    print(f"disagreeing nodes: {time.monotonic() - start:.1f} s")
+    for node, ((stdout, stderr), own_lr) in enumerate(zip(results, ("0.001", "0.002"))):
+        assert procs[node].returncode == 1, stdout[-3000:] + stderr[-3000:]
+        assert (f"error: rank {node} failed: error: the ranks do not agree on lr: rank(s) 1 differ from rank 0 "
+                f"(this is rank {node}, with lr {own_lr}); give every node the same config, TRAIN_ARGS and data"
+                in stderr), stderr
+        log = (outs[node] / "log" / f"worker_{node}.log").read_text()
+        assert "step 1/" not in log and "training 9-1-5" not in log
+        assert not list(outs[node].rglob("*.ckpt")) and not (outs[node] / "train_log.jsonl").exists()

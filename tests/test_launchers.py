@@ -130,6 +130,21 @@ def _bad_cases(data, out, table):
          "set MASTER_ADDR"),
         ("run_distribute_train_cpu.sh", (2, data, out), {"LOCAL_WORKER_NUM": 3}, "exceeds WORKER_NUM"),
         ("run_distribute_train_cpu.sh", (2, data, out), {"TRAIN_ARGS": "train_steps=3"}, "TRAIN_ARGS holds"),
+        # TRAIN_ARGS values: train.py's own one-line error, before anything starts
+        ("run_distribute_train_cpu.sh", (2, data, out), {"TRAIN_ARGS": "--train_steps=5 --lr=abc"},
+         "error: config key 'lr' expects a float, got 'abc' (from --lr=abc)"),
+        ("run_single_train_cpu.sh", (data, out), {"TRAIN_ARGS": "--nosuch=1"}, "unknown config key 'nosuch'"),
+        ("run_single_train_gpu.sh", (0, data, out), {"TRAIN_ARGS": "--batch_size=0"},
+         "config key 'batch_size' must be > 0, got 0 (from --batch_size=0)"),
+        ("run_distribute_train_ascend.sh", (data, out, 2, 2, table), {"TRAIN_ARGS": "--config_path=/no/such.yaml"},
+         "/no/such.yaml"),
+        # ... and may not override what the launcher checked and set
+        ("run_distribute_train_cpu.sh", (2, data, out), {"TRAIN_ARGS": f"--data_path={missing}"},
+         f"TRAIN_ARGS holds '--data_path={missing}', but the launcher sets --data_path itself "
+         f"(--data_path={data}, from its checked arguments); drop it from TRAIN_ARGS"),
+        ("run_distribute_train_gpu.sh", (2, "0,1", data, out), {"TRAIN_ARGS": "--run_distribute=false"},
+         "the launcher sets --run_distribute itself (--run_distribute=true"),
+        ("run_single_train_cpu.sh", (data, out), {"TRAIN_ARGS": "--output_path=/tmp"}, "sets --output_path itself"),
     ]
 
 
