@@ -327,8 +327,16 @@ report_worker_failures() {
 # msrun_settings LOCAL_DEFAULT TOTAL_DEFAULT: reads WORKER_NUM (total processes over all nodes), LOCAL_WORKER_NUM
 # (processes on this node), NODE_RANK (this node's index, needed with several nodes), MASTER_ADDR and
 # MASTER_PORT (node 0's scheduler) into MS_TOTAL, MS_LOCAL, MS_NODE_RANK, MS_MASTER_ADDR, MS_MASTER_PORT.
+#
+# ModelArts multi-node jobs set VC_WORKER_HOSTS (the job's hosts, comma-separated, node 0 first) and VC_TASK_INDEX
+# (this host's index) on every node: they give the defaults NODE_RANK=VC_TASK_INDEX, MASTER_ADDR=the first host
+# and WORKER_NUM=LOCAL_WORKER_NUM x the number of hosts (variables set explicitly win).
 msrun_settings() {
     MS_LOCAL=$(check_int LOCAL_WORKER_NUM "${LOCAL_WORKER_NUM:-$1}" 1) || exit 2
+    modelarts_hosts
+    if ((${#MA_HOSTS[@]})); then
+        : "${NODE_RANK:=$VC_TASK_INDEX}" "${MASTER_ADDR:=${MA_HOSTS[0]}}" "${WORKER_NUM:=$((MS_LOCAL * ${#MA_HOSTS[@]}))}"
+    fi
     MS_TOTAL=$(check_int WORKER_NUM "${WORKER_NUM:-$2}" 1) || exit 2
     MS_MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
     MS_MASTER_PORT=$(check_int MASTER_PORT "${MASTER_PORT:-8118}" 1024 65535) || exit 2
@@ -353,6 +361,21 @@ msrun_settings() {
     if [[ -z ${MASTER_ADDR:-} ]]; then
         fail_setup "several nodes: set MASTER_ADDR to the address of node 0 (NODE_RANK=0), the same on every node"
     fi
+}
+
+# modelarts_hosts: MA_HOSTS, the hosts of VC_WORKER_HOSTS (empty off ModelArts); checks VC_TASK_INDEX indexes them.
+modelarts_hosts() {
+    MA_HOSTS=()
+    [[ -n ${VC_WORKER_HOSTS:-} ]] || return 0
+    IFS=, read -r -a MA_HOSTS <<< "$VC_WORKER_HOSTS"
+    local host
+    for host in "${MA_HOSTS[@]}"; do
+        [[ -n $host && ! $host =~ [[:space:]] ]] || fail_setup "VC_WORKER_HOSTS must be comma-separated host" \
+            "names, got '$VC_WORKER_HOSTS'"
+    done
+    [[ -n ${VC_TASK_INDEX:-} ]] || fail_setup "VC_WORKER_HOSTS is set (a ModelArts multi-node job) but VC_TASK_INDEX," \
+        "this node's index in it, is not"
+    VC_TASK_INDEX=$(check_int VC_TASK_INDEX "$VC_TASK_INDEX" 0 $((${#MA_HOSTS[@]} - 1))) || exit 2
 }
 
 # run_msrun OUTPUT_PATH: runs TRAIN_CMD on MS_LOCAL workers of this node with msrun, from OUTPUT_PATH, logs
