@@ -126,12 +126,16 @@ def stop_on_lost_peer(distributed=True):
         yield
     except RuntimeError as err:
         match = _COLLECTIVE.search(str(err))
-        if not distributed or not match:
+        timed_out = os.environ.get("MS_ROLE") == "MS_SCHED" and "timed out" in str(err)
+        if not distributed or not (match or timed_out):
             raise
-        rank = os.environ.get("RANK_ID", "?")
         timeout = os.environ.get("MS_NODE_TIMEOUT", "MindSpore's default")
-        print(f"[rank {rank}] {LOST_PEER_MARKER} ({match.group(1)}): another rank stopped or cannot be reached "
-              f"(MS_NODE_TIMEOUT {timeout} s); the launcher on node 0 names it", flush=True)
+        if timed_out:  # msrun's scheduler (it runs train.py too, inside init()): the launcher reads its log
+            print(f"scheduler: stopped the job: {str(err).strip().splitlines()[0]}", flush=True)
+        else:
+            print(f"[rank {os.environ.get('RANK_ID', '?')}] {LOST_PEER_MARKER} ({match.group(1)}): another rank "
+                  f"stopped or cannot be reached (MS_NODE_TIMEOUT {timeout} s); the launcher on node 0 names it",
+                  flush=True)
         sys.stderr.flush()
         # MindSpore's exit handlers would wait for the lost rank's heartbeat again; checkpoints are written
         # atomically, so nothing is left half-written

@@ -4,6 +4,11 @@ collectives) on a tiny MindRecord, and the result must equal one process trainin
 Checked: both ranks end with the same weights; only rank 0 writes checkpoints and the training log; the final
 weights equal the single-process run's (gradients are averaged over the ranks, not summed); a failing rank
 makes the launcher exit non-zero naming the rank and its log; enable_modelarts without moxing stops at once.
+
+Several nodes (as root: two network namespaces on this machine): two nodes of one worker end equal to two workers
+on one node; a node killed right after a checkpoint is named by the survivor, and a relaunch with --resume=true
+(no shared folder) ends with the uninterrupted run's weights; nodes launched with different settings stop before
+the first step.
 """
 import json
 import os
