@@ -145,7 +145,8 @@ need_plain_python() {
 # (without the interpreter): the launcher's flags, then TRAIN_ARGS. TRAIN_ARGS may not set a key the launcher
 # sets (its checked arguments, --run_distribute, --device_target), and its values are checked by train.py's own
 # configuration parser (no MindSpore, a fraction of a second): a mistake is train.py's one-line error, exit 2,
-# before anything starts or is created.
+# before anything starts or is created. LATER_FLAGS: flags the launcher adds per process later (--device_id=...).
+LATER_FLAGS=()
 train_command() {
     local data=$1 output=$2 pretrained=$3
     shift 3
@@ -160,7 +161,7 @@ train_command() {
     for arg in "${extra[@]}"; do
         [[ $arg == --* ]] || fail_setup "TRAIN_ARGS holds '$arg'; it takes train.py flags like --key=value"
         key=${arg%%=*}
-        for own in "${TRAIN_CMD[@]:1}"; do
+        for own in "${TRAIN_CMD[@]:1}" "${LATER_FLAGS[@]}"; do
             if [[ ${own%%=*} == "$key" ]]; then
                 fail_setup "TRAIN_ARGS holds '$arg', but the launcher sets $key itself ($own, from its checked" \
                     "arguments); drop it from TRAIN_ARGS"

@@ -80,7 +80,8 @@ class Trainer:
             self.rank, self.world = get_rank(), get_group_size()
             ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,
                                          device_num=self.world)
-        # MindSpore does not broadcast initial weights: every rank draws them from the same seed
+        # every rank draws the initial weights from the same seed (src.cluster.agree_start then hands all ranks
+        # rank 0's state, checked by digest)
         ms.set_seed(cfg.seed)
         self.data = PatchBatches(cfg.data_path, cfg.batch_size, self.rank, self.world, cfg.seed, cfg.augment)
         self._check_dataset()

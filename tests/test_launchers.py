@@ -146,6 +146,9 @@ def _bad_cases(data, out, table):
         ("run_distribute_train_gpu.sh", (2, "0,1", data, out), {"TRAIN_ARGS": "--run_distribute=false"},
          "the launcher sets --run_distribute itself (--run_distribute=true"),
         ("run_single_train_cpu.sh", (data, out), {"TRAIN_ARGS": "--output_path=/tmp"}, "sets --output_path itself"),
+        ("run_distribute_train_ascend.sh", (data, out, 2, 2, table), {"TRAIN_ARGS": "--device_id=5"},
+         "TRAIN_ARGS holds '--device_id=5', but the launcher sets --device_id itself (--device_id=<each device of "
+         "the rank table>"),
         ("run_distribute_train_cpu.sh", (2, data, out), {"MS_NODE_TIMEOUT": "soon"},
          "MS_NODE_TIMEOUT must be a non-negative integer, got 'soon'"),
         # ModelArts multi-node variables
