@@ -336,7 +336,8 @@ msrun_settings() {
     MS_LOCAL=$(check_int LOCAL_WORKER_NUM "${LOCAL_WORKER_NUM:-$1}" 1) || exit 2
     modelarts_hosts
     if ((${#MA_HOSTS[@]})); then
-        : "${NODE_RANK:=$VC_TASK_INDEX}" "${MASTER_ADDR:=${MA_HOSTS[0]}}" "${WORKER_NUM:=$((MS_LOCAL * ${#MA_HOSTS[@]}))}"
+        : "${NODE_RANK:=$VC_TASK_INDEX}" "${MASTER_ADDR:=${MA_HOSTS[0]}}"
+        : "${WORKER_NUM:=$((MS_LOCAL * ${#MA_HOSTS[@]}))}"
     fi
     MS_TOTAL=$(check_int WORKER_NUM "${WORKER_NUM:-$2}" 1) || exit 2
     MS_MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}

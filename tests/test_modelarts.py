@@ -87,7 +87,7 @@ def test_obs_urls_are_copied_with_the_obs_sdk(object_store, patches, tmp_path):
     env = _env(OBS_ENDPOINT=endpoint, OBS_ACCESS_KEY_ID="ak", OBS_SECRET_ACCESS_KEY="sk", OBS_SIGNATURE="v4",
                OBS_PATH_STYLE="true")
     start = time.monotonic()
-    result = subprocess.run([sys.executable, "-c", "import sys, moxing", ], capture_output=True, text=True, env=env)
+    result = subprocess.run([sys.executable, "-c", "import moxing"], capture_output=True, text=True, env=env)
     assert result.returncode != 0, "moxing is installed here: this test is about the OBS SDK path"
     result = subprocess.run(
         [sys.executable, "train.py", "--enable_modelarts=true", f"--data_url=obs://{BUCKET}/job1/data",
@@ -105,7 +105,7 @@ def test_obs_urls_are_copied_with_the_obs_sdk(object_store, patches, tmp_path):
     listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="job1/out/")["Contents"]
     assert sorted(o["Key"] for o in listed) == sorted(f"job1/out/{p.relative_to(cache / 'out').as_posix()}"
                                                       for p in local)
-    assert f"job1/out/ckpt_0/srcnn-final.ckpt" in {o["Key"] for o in listed}
+    assert "job1/out/ckpt_0/srcnn-final.ckpt" in {o["Key"] for o in listed}
     for path in local:  # uploaded
         body = s3.get_object(Bucket=BUCKET, Key=f"job1/out/{path.relative_to(cache / 'out').as_posix()}")["Body"]
         assert body.read() == path.read_bytes()
