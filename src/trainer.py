@@ -80,7 +80,8 @@ class Trainer:
             self.rank, self.world = get_rank(), get_group_size()
             ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,
                                          device_num=self.world)
-        # MindSpore does not broadcast initial weights: every rank draws them from the same seed
+        # every rank draws the initial weights from the same seed (src.cluster.agree_start then hands all ranks
+        # rank 0's state, checked by digest)
         ms.set_seed(cfg.seed)
         self.data = PatchBatches(cfg.data_path, cfg.batch_size, self.rank, self.world, cfg.seed, cfg.augment)
         self._check_dataset()
@@ -129,7 +130,8 @@ class Trainer:
             return loss / loss_scale
 
         self.train_step = train_step
-        self.start_step = self._resume() if cfg.resume else 0
+        # with several ranks only rank 0 reads checkpoints; src.cluster.agree_start hands its state to the others
+        self.start_step = self._resume() if cfg.resume and self.rank == 0 else 0
 
     def _check_dataset(self):
         meta = self.data.meta or {}
@@ -277,8 +279,18 @@ class Trainer:
     def run(self):
         cfg = self.cfg
         self.check_paths()
-        self.setup()
-        validate = self._validator()
+        failure, validate = None, None
+        try:
+            self.setup()
+            validate = self._validator()
+        except UserError as err:
+            if self.world == 1:
+                raise
+            failure = err  # the other ranks must hear of it, or they would wait for this one
+        if self.world > 1:
+            from src.cluster import agree_start
+
+            self.start_step = agree_start(self, failure)
         is_main = self.rank == 0
         if is_main:
             os.makedirs(self.ckpt_dir, exist_ok=True)
