@@ -58,7 +58,11 @@ def load_input_shape(lite, path):
     context = lite.Context()
     context.target = ["cpu"]
     model = lite.Model()
-    model.build_from_file(path, lite.ModelType.MINDIR, context)
+    try:
+        model.build_from_file(path, lite.ModelType.MINDIR, context)
+    except RuntimeError as err:
+        raise Failure("the MindSpore Lite runtime cannot load the converted model {} ({})".format(
+            path, " ".join(str(err).split())[:200]))
     inputs = model.get_inputs()
     if len(inputs) != 1:
         raise Failure("the converted model {} has {} inputs, expected 1".format(path, len(inputs)))
