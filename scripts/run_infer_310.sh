@@ -94,11 +94,6 @@ device_type=${DEVICE_TYPE:-Ascend}
 runner=${INFER_RUNNER:-harness}
 
 [[ -f "${model_path}" ]] || fail_usage "MODEL_PATH ${model_path} is not a file"
-case "${model_path,,}" in
-    *.onnx) model_format=ONNX ;;
-    *.mindir) model_format=MINDIR ;;
-    *) fail_usage "MODEL_PATH ${model_path} is neither a .onnx nor a .mindir file (export.py writes both)" ;;
-esac
 [[ -d "${data_path}" ]] || fail_usage "DATA_PATH ${data_path} is not a folder"
 [[ "${device_id}" =~ ^[0-7]$ ]] || fail_usage "DEVICE_ID must be an integer from 0 to 7, got '${device_id}'"
 if [[ -n "${image_height}" ]]; then
@@ -110,6 +105,11 @@ fi
     fail_usage "DEVICE_TYPE must be Ascend or CPU, got '${device_type}'"
 [[ "${runner}" == harness || "${runner}" == reference ]] ||
     fail_usage "INFER_RUNNER must be harness or reference, got '${runner}'"
+case "${model_path,,}" in
+    *.onnx) model_format=ONNX ;;
+    *.mindir) model_format=MINDIR ;;
+    *) fail_usage "MODEL_PATH ${model_path} is neither a .onnx nor a .mindir file (export.py writes both)" ;;
+esac
 [[ "${runner}" == harness || "${model_format}" == MINDIR ]] ||
     fail_usage "INFER_RUNNER=reference runs MINDIR models only, got the ONNX model ${model_path} (use the harness, or eval_onnx.py)"
 
