@@ -165,7 +165,8 @@ def _export_onnx(net, size, tmp_base):
     try:
         import onnx
     except ImportError:
-        raise UserError("file_format=ONNX needs the onnx package: pip install onnx") from None
+        raise UserError("file_format=ONNX needs the onnx package (in requirements.txt): "
+                        "pip install -r requirements.txt") from None
 
     twin = _onnx_twin(net)
     height, width = size or TRACE_SIZE

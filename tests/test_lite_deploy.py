@@ -172,9 +172,9 @@ def lite_models(converter_python, work):
                               [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 8, 8])])
     rgb = work / "rgb.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)]), rgb)
-    models["rgb"] = work / "rgb.lite"  # the converter adds .mindir
     run([converter_python, "-c", "import sys, mindspore_lite as l; c = l.Converter(); "
-         "c.save_type = l.ModelType.MINDIR; c.convert(l.FmkType.ONNX, sys.argv[1], sys.argv[2])", rgb, models["rgb"]])
+         "c.save_type = l.ModelType.MINDIR; c.convert(l.FmkType.ONNX, sys.argv[1], sys.argv[2])",
+         rgb, work / "rgb.lite"])  # the converter adds .mindir
     models["rgb"] = work / "rgb.lite.mindir"
     models["rgb_onnx"] = rgb
     return models
