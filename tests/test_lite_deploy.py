@@ -181,7 +181,8 @@ def lite_models(converter_python, work):
 
 
 def call(*args):
-    return run([HARNESS, *args, "--device_type=CPU"], check=False, timeout=120)
+    env = {k: v for k, v in os.environ.items() if k != "GLOG_v"}  # the harness's default: Lite's log off
+    return run([HARNESS, *args, "--device_type=CPU"], env=env, check=False, timeout=120)
 
 
 def one_line_error(proc, *needles):
