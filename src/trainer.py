@@ -289,7 +289,7 @@ class Trainer:
                  f"{self.world} device(s) = global batch {cfg.batch_size * self.world}, "
                  f"{self.total_steps} steps ({self.data.steps_per_epoch} per epoch), lr {cfg.lr_schedule} "
                  f"{cfg.lr:g}, device {cfg.device_target}")
-        from src.device import describe_host
+        from src.device import code_commit, describe_host
 
         host = f"{describe_host(cfg.device_target)}, network {type(self.net).__name__}"
         self.log(f"host: {host}")
@@ -303,6 +303,7 @@ class Trainer:
                 os.remove(self.log_path)  # a fresh run does not continue an older run's log
             with open(self.log_path, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps({"step": self.start_step, "event": "start", "host": host,
+                                         "commit": code_commit(),
                                          "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}) + "\n")
         best = self._logged_best() if self.start_step else -math.inf
         window_loss, window_start, window_steps = 0.0, time.time(), 0
