@@ -10,12 +10,16 @@ def main(argv):
     from src.model_utils.config import get_config
 
     cfg = get_config(argv, script=__file__, description=__doc__)
-    from src.model_utils.moxing_adapter import moxing_wrapper
+    from src.cluster import stop_on_lost_peer
+    from src.model_utils.moxing_adapter import modelarts_paths, moxing_wrapper
     from src.trainer import Trainer
+
+    cfg = modelarts_paths(cfg)
 
     @moxing_wrapper(cfg)
     def run():
-        Trainer(cfg).run()
+        with stop_on_lost_peer(cfg.run_distribute):
+            Trainer(cfg).run()
 
     run()
 

@@ -6,8 +6,11 @@
 #      (or runtime/include/api/model.h and runtime/lib/, the Lite tarball layout);
 #   2. the mindspore_lite package of the Python interpreter $PYTHON (default python3);
 #   3. the mindspore package of that interpreter, if it ships include/api/model.h;
-#   4. only when MS_LITE_HOME is unset: <repo>/.lite/mindspore_lite, where
-#      scripts/fetch_mindspore_lite.sh unpacks it by default.
+#   4. only when MS_LITE_HOME is unset: $SRCNN_CACHE/mindspore-lite-2.0.0/mindspore_lite
+#      (SRCNN_CACHE=~/.cache/srcnn), where scripts/fetch_mindspore_lite.sh unpacks it by default.
+#
+# CMake: the one on PATH, else one installed from PyPI (pip install cmake) into $SRCNN_CACHE/cmake,
+# made once with $PYTHON.
 #
 # Usage: ascend310_infer/build.sh [--print-lite-home]
 #   --print-lite-home  only print the Lite folder that would be used and exit
@@ -23,7 +26,6 @@ die() {
 }
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo_root=$(cd "${script_dir}/.." && pwd)
 py=${PYTHON:-python3}
 
 print_home=0
@@ -84,11 +86,12 @@ if [[ -z "${lite_home}" ]]; then
     [[ -n "${lite_home}" ]] || tried+=("the mindspore_lite/mindspore packages of ${py}")
 fi
 if [[ -z "${lite_home}" && -z "${MS_LITE_HOME:-}" ]]; then
-    if lite_home=$(lite_root "${repo_root}/.lite/mindspore_lite"); then
+    cached_lite="${SRCNN_CACHE:-${HOME}/.cache/srcnn}/mindspore-lite-${MS_LITE_VERSION:-2.0.0}/mindspore_lite"
+    if lite_home=$(lite_root "${cached_lite}"); then
         echo "build.sh: using ${lite_home} (from scripts/fetch_mindspore_lite.sh)" >&2
     else
         lite_home=""
-        tried+=("${repo_root}/.lite/mindspore_lite")
+        tried+=("${cached_lite}")
     fi
 fi
 if [[ -z "${lite_home}" ]]; then
@@ -101,7 +104,21 @@ if [[ ${print_home} -eq 1 ]]; then
     exit 0
 fi
 
-command -v cmake >/dev/null 2>&1 || die "cmake not found (apt-get install cmake)"
+cmake=$(command -v cmake || true)
+if [[ -z "${cmake}" ]]; then
+    cmake_venv="${SRCNN_CACHE:-${HOME}/.cache/srcnn}/cmake"
+    if [[ ! -x "${cmake_venv}/bin/cmake" ]]; then
+        echo "build.sh: no cmake on PATH: installing it from PyPI into ${cmake_venv}" >&2
+        rm -rf "${cmake_venv}"
+        if ! { "${py}" -m venv "${cmake_venv}" &&
+            "${cmake_venv}/bin/python" -m pip install -q --disable-pip-version-check cmake; } >&2; then
+            rm -rf "${cmake_venv}"
+            die "cmake not found and could not be installed with ${py} -m pip (apt-get install cmake, or pip install cmake)"
+        fi
+    fi
+    cmake="${cmake_venv}/bin/cmake"
+fi
+command -v "${CXX:-c++}" >/dev/null 2>&1 || die "no C++ compiler '${CXX:-c++}' (apt-get install g++, or set CXX)"
 
 build_dir="${script_dir}/build"
 # A build tree configured from another checkout or Lite install cannot be reused.
@@ -112,11 +129,11 @@ fi
 
 # CMAKE_ARGS is split on purpose: it holds several cmake arguments.
 # shellcheck disable=SC2086
-cmake -S "${script_dir}" -B "${build_dir}" \
+"${cmake}" -S "${script_dir}" -B "${build_dir}" \
     -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-Release}" \
     -DMS_LITE_HOME="${lite_home}" ${CMAKE_ARGS:-} >&2 ||
     die "cmake configure failed (see messages above)"
-cmake --build "${build_dir}" -j "${BUILD_JOBS:-1}" >&2 ||
+"${cmake}" --build "${build_dir}" -j "${BUILD_JOBS:-1}" >&2 ||
     die "compilation failed (see messages above)"
 
 [[ -x "${script_dir}/out/main" ]] || die "build finished but ${script_dir}/out/main is missing"

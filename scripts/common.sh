@@ -142,7 +142,11 @@ need_plain_python() {
 }
 
 # train_command DATA_PATH OUTPUT_PATH PRE_TRAINED_PATH [FLAG ...]: sets TRAIN_CMD, the train.py arguments
-# (without the interpreter) with the flags and then TRAIN_ARGS, which win over earlier flags.
+# (without the interpreter): the launcher's flags, then TRAIN_ARGS. TRAIN_ARGS may not set a key the launcher
+# sets (its checked arguments, --run_distribute, --device_target), and its values are checked by train.py's own
+# configuration parser (no MindSpore, a fraction of a second): a mistake is train.py's one-line error, exit 2,
+# before anything starts or is created. LATER_FLAGS: flags the launcher adds per process later (--device_id=...).
+LATER_FLAGS=()
 train_command() {
     local data=$1 output=$2 pretrained=$3
     shift 3
@@ -150,13 +154,35 @@ train_command() {
     if [[ -n ${TRAIN_ARGS:-} ]]; then
         read -r -a extra <<< "$TRAIN_ARGS"
     fi
-    local arg
-    for arg in "${extra[@]}"; do
-        [[ $arg == --* ]] || fail_setup "TRAIN_ARGS holds '$arg'; it takes train.py flags like --key=value"
-    done
     TRAIN_CMD=("$TRAIN_PY" "--data_path=$data" "--output_path=$output")
     [[ -n $pretrained ]] && TRAIN_CMD+=("--pre_trained_path=$pretrained")
-    TRAIN_CMD+=("$@" "${extra[@]}")
+    TRAIN_CMD+=("$@")
+    local arg key own
+    for arg in "${extra[@]}"; do
+        [[ $arg == --* ]] || fail_setup "TRAIN_ARGS holds '$arg'; it takes train.py flags like --key=value"
+        key=${arg%%=*}
+        for own in "${TRAIN_CMD[@]:1}" "${LATER_FLAGS[@]}"; do
+            if [[ ${own%%=*} == "$key" ]]; then
+                fail_setup "TRAIN_ARGS holds '$arg', but the launcher sets $key itself ($own, from its checked" \
+                    "arguments); drop it from TRAIN_ARGS"
+            fi
+        done
+    done
+    TRAIN_CMD+=("${extra[@]}")
+    check_train_flags
+}
+
+# check_train_flags: train.py's configuration parser on TRAIN_CMD's flags; its one-line error and exit 2 if it
+# refuses them (an unknown key, a value of the wrong type or out of range, an unreadable --config_path).
+check_train_flags() {
+    local err
+    err=$(cd "$REPO_ROOT" && "$PYTHON" -c 'import sys
+from src.errors import run_cli
+from src.model_utils.config import get_config
+run_cli(lambda argv: get_config(argv) and 0)' "${TRAIN_CMD[@]:1}" 2>&1 >/dev/null) && return 0
+    [[ $err == error:* ]] || err="error: train.py's settings cannot be checked with $PYTHON: ${err##*$'\n'}"
+    printf '%s\n' "$err" >&2
+    exit 2
 }
 
 # shell_quote WORD: WORD as the shell reads it back (plain if it has no special characters, else in '...').
@@ -236,16 +262,33 @@ check_finished_logs() {
     return $status
 }
 
-# report_worker_failures LAUNCHER_LOG LOG...: after a failed msrun/mpirun job, name each rank that failed by
-# itself (its error line and log) and each rank that was stopped because of it. Always returns 1.
+# lost_ranks LOG_DIR: the ranks msrun's scheduler (node 0) took as lost, one a line: they sent no heartbeat for
+# MS_NODE_TIMEOUT seconds (killed, machine down, network cut). Empty on the other nodes (no scheduler log).
+lost_ranks() {
+    grep -oE 'The node: [0-9]+ is timed out' -- "$1/scheduler.log" 2>/dev/null | awk '{print $3}' | sort -un
+}
+
+# report_worker_failures LAUNCHER_LOG LOST LOG...: after a failed msrun/mpirun job, name each rank that was lost
+# (LOST: the ranks the scheduler timed out, with where their logs are), each rank that failed by itself (its
+# error line and log) and each rank that was stopped because of it. Always returns 1.
 report_worker_failures() {
-    local launcher_log=$1 log err pid rank failed=0 stopped=()
-    shift
-    local bad_pids=""
+    local launcher_log=$1 lost=$2 log err pid rank failed=0 stopped=() node
+    shift 2
+    local bad_pids="" lost_scheduler=0
     if [[ -f $launcher_log ]]; then
         # msrun: "Worker process 1234 exit with exception. Error code: 2."
         bad_pids=$(grep -oE 'Worker process [0-9]+ exit with exception' -- "$launcher_log" | awk '{print $3}')
     fi
+    for rank in $lost; do
+        # this node's own ranks are judged by their logs and exits below (msrun stops them all when one fails,
+        # and the scheduler then times them out too)
+        node=$((rank / ${MS_LOCAL:-1}))
+        ((node == ${MS_NODE_RANK:-0})) && continue
+        echo "error: rank $rank on node $node was lost: no heartbeat for ${MS_NODE_TIMEOUT:-30} s (process killed," \
+            "machine down or network cut); its log: OUTPUT_PATH/log/worker_$rank.log on node $node" \
+            "(NODE_RANK=$node)" >&2
+        failed=$((failed + 1))
+    done
     for log in "$@"; do
         rank=$(log_rank "$log")
         err=$(first_error "$log")
@@ -254,6 +297,11 @@ report_worker_failures() {
             echo "error: rank $rank failed: $err" >&2
             echo "       log: $log" >&2
             failed=$((failed + 1))
+        elif grep -qE 'stopped: a collective operation failed|Kill this process with SIGTERM' -- "$log" 2>/dev/null
+        then
+            # this rank lost a peer: src/cluster.py says so, or MindSpore stops it when the scheduler reports a loss
+            stopped+=("$rank")
+            grep -q 'Failed to send heartbeat message to meta server' -- "$log" && lost_scheduler=1
         elif [[ -n $pid ]] && grep -qx -- "$pid" <<< "$bad_pids"; then
             echo "error: rank $rank failed (process $pid exited abnormally, see the end of its log)" >&2
             echo "       log: $log" >&2
@@ -262,7 +310,12 @@ report_worker_failures() {
             stopped+=("$rank")
         fi
     done
-    if ((failed == 0)); then
+    if ((failed == 0 && lost_scheduler)) && ((${MS_NODE_RANK:-0} != 0)); then
+        echo "error: node 0 was lost: its scheduler at ${MS_MASTER_ADDR:-?}:${MS_MASTER_PORT:-?} stopped answering" \
+            "(node 0 stopped, or it ended the job after losing another node); see the launcher output and" \
+            "OUTPUT_PATH/log/ on node 0" >&2
+        failed=1
+    elif ((failed == 0)); then
         echo "error: the job failed but no worker log names an error; see $launcher_log and the logs: $*" >&2
     fi
     if ((${#stopped[@]})); then
@@ -275,11 +328,21 @@ report_worker_failures() {
 # msrun_settings LOCAL_DEFAULT TOTAL_DEFAULT: reads WORKER_NUM (total processes over all nodes), LOCAL_WORKER_NUM
 # (processes on this node), NODE_RANK (this node's index, needed with several nodes), MASTER_ADDR and
 # MASTER_PORT (node 0's scheduler) into MS_TOTAL, MS_LOCAL, MS_NODE_RANK, MS_MASTER_ADDR, MS_MASTER_PORT.
+#
+# ModelArts multi-node jobs set VC_WORKER_HOSTS (the job's hosts, comma-separated, node 0 first) and VC_TASK_INDEX
+# (this host's index) on every node: they give the defaults NODE_RANK=VC_TASK_INDEX, MASTER_ADDR=the first host
+# and WORKER_NUM=LOCAL_WORKER_NUM x the number of hosts (variables set explicitly win).
 msrun_settings() {
     MS_LOCAL=$(check_int LOCAL_WORKER_NUM "${LOCAL_WORKER_NUM:-$1}" 1) || exit 2
+    modelarts_hosts
+    if ((${#MA_HOSTS[@]})); then
+        : "${NODE_RANK:=$VC_TASK_INDEX}" "${MASTER_ADDR:=${MA_HOSTS[0]}}"
+        : "${WORKER_NUM:=$((MS_LOCAL * ${#MA_HOSTS[@]}))}"
+    fi
     MS_TOTAL=$(check_int WORKER_NUM "${WORKER_NUM:-$2}" 1) || exit 2
     MS_MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
     MS_MASTER_PORT=$(check_int MASTER_PORT "${MASTER_PORT:-8118}" 1024 65535) || exit 2
+    MS_NODE_TIMEOUT=$(check_int MS_NODE_TIMEOUT "${MS_NODE_TIMEOUT:-30}" 3 86400) || exit 2  # see run_msrun
     if [[ -z $MS_MASTER_ADDR || $MS_MASTER_ADDR =~ [[:space:]] ]]; then
         fail_setup "MASTER_ADDR must be a host name or IP address, got '$MS_MASTER_ADDR'"
     fi
@@ -302,12 +365,32 @@ msrun_settings() {
     fi
 }
 
+# modelarts_hosts: MA_HOSTS, the hosts of VC_WORKER_HOSTS (empty off ModelArts); checks VC_TASK_INDEX indexes them.
+modelarts_hosts() {
+    MA_HOSTS=()
+    [[ -n ${VC_WORKER_HOSTS:-} ]] || return 0
+    IFS=, read -r -a MA_HOSTS <<< "$VC_WORKER_HOSTS"
+    local host
+    for host in "${MA_HOSTS[@]}"; do
+        [[ -n $host && ! $host =~ [[:space:]] ]] || fail_setup "VC_WORKER_HOSTS must be comma-separated host" \
+            "names, got '$VC_WORKER_HOSTS'"
+    done
+    [[ -n ${VC_TASK_INDEX:-} ]] || fail_setup "VC_WORKER_HOSTS is set (a ModelArts multi-node job) but VC_TASK_INDEX," \
+        "this node's index in it, is not"
+    VC_TASK_INDEX=$(check_int VC_TASK_INDEX "$VC_TASK_INDEX" 0 $((${#MA_HOSTS[@]} - 1))) || exit 2
+}
+
 # run_msrun OUTPUT_PATH: runs TRAIN_CMD on MS_LOCAL workers of this node with msrun, from OUTPUT_PATH, logs
 # in OUTPUT_PATH/log/ (worker_<rank>.log, scheduler.log on node 0) and msrun's own output in
-# OUTPUT_PATH/msrun.log; reports the failed ranks. Extra environment (VAR=value) comes from ENV_PREFIX.
+# OUTPUT_PATH/msrun.log; reports the failed and the lost ranks. Extra environment (VAR=value) comes from
+# ENV_PREFIX. MS_NODE_TIMEOUT (default 30 s, MindSpore's own default made explicit) bounds how long a lost
+# rank goes unnoticed: the scheduler times out a rank without heartbeat after it, and a collective waiting for
+# a lost peer fails after it; the surviving ranks then exit at once (src/cluster.py). A shorter value finds a
+# loss sooner but takes for lost a rank that pauses longer, e.g. rank 0 validating or writing a checkpoint.
 run_msrun() {
     local output=$1 msrun
     local log_dir="$output/log"
+    ENV_PREFIX+=("MS_NODE_TIMEOUT=$MS_NODE_TIMEOUT")
     need_plain_python msrun
     if [[ -x $(dirname "$PYTHON")/msrun ]]; then
         msrun=("$(dirname "$PYTHON")/msrun")
@@ -324,8 +407,9 @@ run_msrun() {
     fi
     export_env
     rm -f -- "$log_dir"/worker_*.log "$log_dir/scheduler.log"
-    echo "msrun: $MS_LOCAL of $MS_TOTAL worker(s) on node $MS_NODE_RANK, scheduler $MS_MASTER_ADDR:$MS_MASTER_PORT;" \
-        "logs in $log_dir, msrun output in $output/msrun.log"
+    echo "msrun: $MS_LOCAL of $MS_TOTAL worker(s) on node $MS_NODE_RANK, scheduler $MS_MASTER_ADDR:$MS_MASTER_PORT" \
+        "(a rank silent for MS_NODE_TIMEOUT=$MS_NODE_TIMEOUT s is lost); logs in $log_dir, msrun output in" \
+        "$output/msrun.log"
     (cd "$output" && exec "${cmd[@]}") 2>&1 | tee "$output/msrun.log"
     local status=${PIPESTATUS[0]}
     local logs=()
@@ -335,7 +419,7 @@ run_msrun() {
     done
     if ((status != 0)); then
         echo "error: distributed training failed (msrun exit code $status)" >&2
-        report_worker_failures "$output/msrun.log" "${logs[@]}"
+        report_worker_failures "$output/msrun.log" "$(lost_ranks "$log_dir")" "${logs[@]}"
         return 1
     fi
     check_finished_logs "${logs[@]}"

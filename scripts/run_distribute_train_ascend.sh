@@ -55,6 +55,7 @@ for ((device = BEGIN_DEVICE; device < BEGIN_DEVICE + DEVICE_NUM; device++)); do
     RANK_OF[device]=$(awk -v d="$device" '$1 == d {print $2}' <<< "$RANKS")
     [[ -n ${RANK_OF[device]} ]] || fail_usage "RANK_TABLE_FILE '$RANK_TABLE' has no device $device"
 done
+LATER_FLAGS=("--device_id=<each device of the rank table>")
 train_command "$DATA_PATH" "$OUTPUT_PATH" "$PRE_TRAINED_PATH" --device_target=Ascend --run_distribute=true
 prepare_output OUTPUT_PATH "$OUTPUT_PATH"
 

@@ -13,7 +13,8 @@ USAGE="usage: $(basename "$0") DATA_PATH OUTPUT_PATH DEVICE_NUM [PRE_TRAINED_PAT
 environment:
   TRAIN_ARGS='--train_steps=20'  extra train.py flags       DRY_RUN=1  print the command only
   WORKER_NUM (processes on all nodes, default DEVICE_NUM), NODE_RANK, MASTER_ADDR, MASTER_PORT
-  (default 8118): on several nodes, run this on each node with NODE_RANK 0..N-1"
+  (default 8118): on several nodes, run this on each node with NODE_RANK 0..N-1 (ModelArts
+  multi-node jobs: from VC_WORKER_HOSTS and VC_TASK_INDEX)"
 
 check_nargs 3 4 "$@"
 check_exists DATA_PATH "$1"

@@ -13,7 +13,9 @@ USAGE="usage: $(basename "$0") WORKER_NUM DATA_PATH OUTPUT_PATH [PRE_TRAINED_PAT
 environment:
   TRAIN_ARGS='--train_steps=20 --n1=8'  extra train.py flags     DRY_RUN=1  print the command only
   LOCAL_WORKER_NUM, NODE_RANK, MASTER_ADDR, MASTER_PORT (default 8118)  several nodes: run this on
-  each node with LOCAL_WORKER_NUM processes, NODE_RANK 0..N-1 and node 0's address as MASTER_ADDR"
+  each node with LOCAL_WORKER_NUM processes, NODE_RANK 0..N-1 and node 0's address as MASTER_ADDR
+  (ModelArts multi-node jobs: taken from VC_WORKER_HOSTS and VC_TASK_INDEX); MS_NODE_TIMEOUT (default 30):
+  seconds without heartbeat after which a rank is lost and the job stops"
 
 check_nargs 3 4 "$@"
 WORKERS=$(check_int WORKER_NUM "$1" 1) || exit 2
@@ -24,6 +26,13 @@ PRE_TRAINED_PATH=""
 if (($# == 4)); then
     check_file PRE_TRAINED_PATH "$4"
     PRE_TRAINED_PATH=$(abs_path "$4")
+fi
+modelarts_hosts
+if ((${#MA_HOSTS[@]} > 1)) && [[ -z ${LOCAL_WORKER_NUM:-} ]]; then
+    # a ModelArts multi-node job: WORKER_NUM processes spread evenly over its hosts
+    ((WORKERS % ${#MA_HOSTS[@]} == 0)) || fail_setup "WORKER_NUM $WORKERS cannot be spread evenly over the" \
+        "${#MA_HOSTS[@]} hosts of VC_WORKER_HOSTS"
+    LOCAL_WORKER_NUM=$((WORKERS / ${#MA_HOSTS[@]}))
 fi
 msrun_settings "$WORKERS" "$WORKERS"
 if [[ -n ${WORKER_NUM:-} && $WORKER_NUM != "$WORKERS" ]]; then

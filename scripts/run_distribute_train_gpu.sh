@@ -15,7 +15,8 @@ environment:
   TRAIN_ARGS='--train_steps=20'  extra train.py flags       DRY_RUN=1  print the command only
   LAUNCHER=msrun (default) or mpirun; MPIRUN_ARGS  extra mpirun options (e.g. '--hostfile hosts')
   WORKER_NUM (processes on all nodes, default DEVICE_NUM), NODE_RANK, MASTER_ADDR, MASTER_PORT
-  (default 8118): msrun on several nodes, run this on each node with NODE_RANK 0..N-1"
+  (default 8118): msrun on several nodes, run this on each node with NODE_RANK 0..N-1 (ModelArts
+  multi-node jobs: from VC_WORKER_HOSTS, VC_TASK_INDEX; DEVICE_NUM must equal MA_NUM_GPUS)"
 
 check_nargs 4 5 "$@"
 DEVICE_NUM=$(check_int DEVICE_NUM "$1" 1 8) || exit 2
@@ -40,6 +41,9 @@ if (($# == 5)); then
 fi
 if [[ -n ${LOCAL_WORKER_NUM:-} && $LOCAL_WORKER_NUM != "$DEVICE_NUM" ]]; then
     fail_setup "LOCAL_WORKER_NUM=$LOCAL_WORKER_NUM differs from DEVICE_NUM=$DEVICE_NUM (the GPUs of this node)"
+fi
+if [[ -n ${MA_NUM_GPUS:-} && $MA_NUM_GPUS != "$DEVICE_NUM" ]]; then
+    fail_setup "DEVICE_NUM=$DEVICE_NUM differs from MA_NUM_GPUS=$MA_NUM_GPUS, the GPUs ModelArts gave this node"
 fi
 LAUNCHER=${LAUNCHER:-msrun}
 case "$LAUNCHER" in
@@ -90,7 +94,7 @@ for ((rank = 0; rank < TOTAL; rank++)); do
 done
 if ((STATUS != 0)); then
     echo "error: distributed training failed (mpirun exit code $STATUS)" >&2
-    report_worker_failures "$OUTPUT_PATH/mpirun.log" "${LOGS[@]}"
+    report_worker_failures "$OUTPUT_PATH/mpirun.log" "" "${LOGS[@]}"
     exit 1
 fi
 check_finished_logs "${LOGS[@]}"

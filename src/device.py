@@ -46,3 +46,20 @@ def describe_host(device_target="CPU"):
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return (f"CPU {model}, {cores} cores, oneDNN ISA {os.environ.get('ONEDNN_MAX_CPU_ISA', 'default')}, "
             f"MindSpore {ms.__version__}")
+
+
+def code_commit():
+    """The git commit of this checkout (``+dirty`` when files differ from it); "" outside a git checkout.
+    A shipped model records the code it was trained with."""
+    import subprocess
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(["git", "-C", repo, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return ""
+        dirty = subprocess.run(["git", "-C", repo, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return head.stdout.strip() + ("+dirty" if dirty.returncode == 0 and dirty.stdout.strip() else "")

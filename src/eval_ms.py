@@ -6,9 +6,13 @@ from src.errors import UserError
 from src.evaluation import evaluate_folder, file_sha256, report
 from src.image_io import list_images
 
+# file prefix of the shipped models of each pretrained_family (config.yaml)
+SHIPPED_PREFIX = {"9-1-5": "srcnn", "9-5-5": "srcnn_955"}
+
 
 def resolve_checkpoint(cfg):
-    """The checkpoint to use: --checkpoint_path, else the shipped pretrained/srcnn_x<scale>.ckpt."""
+    """The checkpoint to use: --checkpoint_path, else the shipped model of ``pretrained_family`` for the scale
+    (pretrained/srcnn_x<scale>.ckpt for 9-1-5, pretrained/srcnn_955_x<scale>.ckpt for 9-5-5)."""
     if cfg.checkpoint_path:
         path = cfg.checkpoint_path
         if not os.path.exists(path):
@@ -17,7 +21,7 @@ def resolve_checkpoint(cfg):
             raise UserError(f"checkpoint_path {path} is not a file, expected a .ckpt file")
         return path
     shipped = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained",
-                           f"srcnn_x{cfg.scale}.ckpt")
+                           f"{SHIPPED_PREFIX[cfg.pretrained_family]}_x{cfg.scale}.ckpt")
     if os.path.isfile(shipped):
         return shipped
     raise UserError(f"no checkpoint: give --checkpoint_path=FILE.ckpt (no shipped {shipped} either)")

@@ -7,8 +7,11 @@ on both the input ``input`` and the output ``output``). With a size the input is
 MindSpore's ONNX exporter has no mapping for PadV3, the primitive behind ``ops.pad`` (replicate padding
 is PadV3 with mode 'edge'), and it rejects dynamic-shape networks. So the ONNX model is exported from a
 twin of the network that pads with the old ``ops.Pad`` (exported as an ONNX constant ``Pad``), traced at
-a fixed size with ``dynamic_axes``, and a post-pass then sets ``mode='edge'`` on those Pad nodes
-(replicate networks) and makes the output dimensions symbolic. Every export is checked against the
+a fixed size with ``dynamic_axes``, and a post-pass then replaces each Pad of a replicate network by
+edge slices and concatenations (``Slice`` of the first/last row, ``Concat`` along H, then the same along
+W), and makes the output dimensions symbolic. Not ``Pad(mode='edge')``: the MindSpore Lite 2.0 converter
+does not keep its edge mode (border pixels came out wrong on the C++ harness), while Slice and Concat
+convert faithfully, and they stay per layer, as eval.py pads. Every export is checked against the
 MindSpore network before it is moved into place (onnxruntime for ONNX, GraphCell for MINDIR).
 """
 import os
@@ -61,10 +64,63 @@ def _onnx_twin(net):
     return twin
 
 
+def _pad_amounts(graph, node):
+    """The (top, left, bottom, right) pads of an exported 4-D ``Pad`` node (its pads come from a Constant)."""
+    import onnx.numpy_helper
+
+    producers = {out: n for n in graph.node for out in n.output}
+    source = producers.get(node.input[1]) if len(node.input) > 1 else None
+    if source is None or source.op_type != "Constant":
+        raise RuntimeError(f"Pad node {node.name or node.output[0]} has no constant pads")
+    pads = onnx.numpy_helper.to_array(source.attribute[0].t).tolist()
+    if len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)):
+        raise RuntimeError(f"Pad node {node.name or node.output[0]} pads {pads}, expected H and W only")
+    return pads[2], pads[3], pads[6], pads[7]
+
+
+def _edge_pad_nodes(x, out, amounts, prefix):
+    """ONNX nodes and initializers computing ``out`` = ``x`` [N, C, H, W] with its edge rows/columns
+    repeated by ``amounts`` (top, left, bottom, right): Slice + Concat along H, then along W."""
+    import onnx
+    from onnx import TensorProto
+
+    top, left, bottom, right = amounts
+    nodes, inits = [], []
+
+    def const(name, value):
+        inits.append(onnx.helper.make_tensor(f"{prefix}/{name}", TensorProto.INT64, [1], [value]))
+        return f"{prefix}/{name}"
+
+    first_start, first_end = const("first_start", 0), const("first_end", 1)
+    last_start, last_end = const("last_start", -1), const("last_end", 2 ** 62)
+    current = x
+    for axis, before, after in ((2, top, bottom), (3, left, right)):
+        if not before and not after:
+            continue
+        axis_name = const(f"axis{axis}", axis)
+        parts = []
+        if before:
+            first = f"{prefix}/first{axis}"
+            nodes.append(onnx.helper.make_node("Slice", [current, first_start, first_end, axis_name], [first]))
+            parts += [first] * before
+        parts.append(current)
+        if after:
+            last = f"{prefix}/last{axis}"
+            nodes.append(onnx.helper.make_node("Slice", [current, last_start, last_end, axis_name], [last]))
+            parts += [last] * after
+        result = out if axis == 3 or not (left or right) else f"{prefix}/rows{axis}"
+        nodes.append(onnx.helper.make_node("Concat", parts, [result], axis=axis))
+        current = result
+    if current == x:  # nothing to pad
+        nodes.append(onnx.helper.make_node("Identity", [x], [out]))
+    return nodes, inits
+
+
 def fix_onnx_graph(model, padding, dynamic):
     """The post-pass on a freshly exported ONNX ModelProto (changed in place, also returned).
 
-    * replicate networks: every Pad node gets ``mode='edge'`` (MindSpore writes constant Pads only);
+    * replicate networks: every Pad node becomes edge Slices and Concats (MindSpore writes constant Pads
+      only, and the Lite converter loses Pad's edge mode);
     * dynamic models: the output's dimensions become ``batch, 1, height, width`` like the input's, and any
       traced intermediate shapes (value_info) are dropped, so onnxruntime sees no size baked in.
     Raises RuntimeError if the graph holds anything but the expected Pad/Conv/Relu chain.
@@ -77,11 +133,19 @@ def fix_onnx_graph(model, padding, dynamic):
     if unexpected:
         raise RuntimeError(f"unexpected ONNX operators {sorted(unexpected)} in the exported SRCNN")
     if padding == "replicate":
-        for node in graph.node:
-            if node.op_type == "Pad":
-                kept = [a for a in node.attribute if a.name != "mode"]
-                del node.attribute[:]
-                node.attribute.extend(kept + [onnx.helper.make_attribute("mode", "edge")])
+        nodes = []
+        for index, node in enumerate(graph.node):
+            if node.op_type != "Pad":
+                nodes.append(node)
+                continue
+            new_nodes, inits = _edge_pad_nodes(node.input[0], node.output[0], _pad_amounts(graph, node),
+                                               f"edge_pad{index}")
+            nodes += new_nodes
+            graph.initializer.extend(inits)
+        used = {name for node in nodes for name in node.input}
+        nodes = [n for n in nodes if n.op_type != "Constant" or any(o in used for o in n.output)]
+        del graph.node[:]
+        graph.node.extend(nodes)
     graph.name = "srcnn"
     if dynamic:
         for value in list(graph.input) + list(graph.output):
@@ -100,7 +164,8 @@ def _export_onnx(net, size, tmp_base):
     try:
         import onnx
     except ImportError:
-        raise UserError("file_format=ONNX needs the onnx package: pip install onnx") from None
+        raise UserError("file_format=ONNX needs the onnx package (in requirements.txt): "
+                        "pip install -r requirements.txt") from None
 
     twin = _onnx_twin(net)
     height, width = size or TRACE_SIZE

@@ -2,9 +2,11 @@
 with mindspore.load + nn.GraphCell.
 
 The MindSpore Lite 2.0 runtime the C++ harness builds against cannot read MINDIR files written by
-MindSpore 2.10, so this runner does the harness's job where that runtime is not usable, with the same
-flags and files: for each ``X.bin`` of --input_path (sorted by name; float32, exactly the byte size of the
-model input) it writes output 0 to ``<result_path>/X_0.bin`` and then prints
+MindSpore 2.10 (on CPU the harness runs export.py's ONNX model, converted for Lite), so for a MINDIR on a
+machine without a matching Lite runtime this runner does the harness's job, chosen explicitly with
+``INFER_RUNNER=reference`` in scripts/run_infer_310.sh, with the same flags and files: for each ``X.bin``
+of --input_path (sorted by name; float32, exactly the byte size of the model input) it writes output 0 to
+``<result_path>/X_0.bin`` and then prints
 ``N images, average latency X ms`` (model execution only; the graph is compiled once before, as the
 harness's Model::Build does).
 

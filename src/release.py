@@ -27,7 +27,13 @@ def training_cost(records, batch_size, patch_size):
     return steps, steps * batch_size * patch_size ** 2, seconds
 
 
-def package(run_dir, recipe_path, out_dir, host=None, note=""):
+def model_stem(arch, scale):
+    """File stem of a shipped model: srcnn_x<scale> for the paper's 9-1-5, srcnn_955_x<scale> for 9-5-5."""
+    arch = arch if isinstance(arch, str) else str(arch)
+    return f"srcnn_x{int(scale)}" if arch == "9-1-5" else f"srcnn_{arch.replace('-', '')}_x{int(scale)}"
+
+
+def package(run_dir, recipe_path, out_dir, host=None, note="", commit=None):
     """Write the shipped files for the finished run in ``run_dir`` trained with ``recipe_path``; returns the
     summary dict."""
     import mindspore as ms
@@ -60,8 +66,13 @@ def package(run_dir, recipe_path, out_dir, host=None, note=""):
         hosts = [host]
     if not hosts:
         raise UserError(f"{log_path} does not name the host it ran on (older log): give --host=...")
+    commits = sorted({r["commit"] for r in records if r.get("event") == "start" and r.get("commit")})
+    if commit:
+        commits = [commit]
+    if not commits:
+        raise UserError(f"{log_path} does not name the commit it was trained with (older log): give --commit=...")
     scale = int(recipe["scale"])
-    stem = os.path.join(out_dir, f"srcnn_x{scale}")
+    stem = os.path.join(out_dir, model_stem(recipe.get("arch", "9-1-5"), scale))
     os.makedirs(out_dir, exist_ok=True)
     meta = {k: (entries[k] if isinstance(entries[k], str) else entries[k].item())
             for k in CHECKED + ("step", "total_steps") if k in entries}
@@ -74,7 +85,8 @@ def package(run_dir, recipe_path, out_dir, host=None, note=""):
     digest = file_sha256(stem + ".ckpt")
     validation = [(r["step"], round(r["val_psnr"], 3)) for r in records if "val_psnr" in r]
     summary = {"scale": scale, "arch": meta.get("arch"), "steps": steps, "train_pixels": pixels,
-               "train_seconds": round(seconds, 1), "hardware": hosts, "note": note, "sha256": digest,
+               "train_seconds": round(seconds, 1), "hardware": hosts, "commit": commits, "note": note,
+               "sha256": digest,
                "validation_psnr": validation}
     write_json(summary, stem + ".json")
     return summary
@@ -87,6 +99,7 @@ def main(argv):
     parser.add_argument("--out_dir", default=os.path.join(REPO, "pretrained"))
     parser.add_argument("--host", default=None, help="hardware, for logs that predate the host record")
     parser.add_argument("--note", default="", help="anything a reader of the results should know")
+    parser.add_argument("--commit", default=None, help="the code's git commit, for logs that predate the commit record")
     args = parser.parse_args(argv)
-    summary = package(args.run_dir, args.recipe, args.out_dir, args.host, args.note)
+    summary = package(args.run_dir, args.recipe, args.out_dir, args.host, args.note, args.commit)
     print(json.dumps({k: v for k, v in summary.items() if k != "validation_psnr"}))

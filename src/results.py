@@ -1,8 +1,8 @@
 """The README's results tables, made from evaluation JSONs (never typed by hand).
 
 ``results/bicubic_x<s>_<dataset>.json`` come from the framework-free protocol with the identity as the model;
-``results/srcnn_x<s>_<dataset>.json`` from ``eval.py --output_json`` on the shipped pretrained/srcnn_x<s>.ckpt
-(run as a subprocess: the README's own command). A model's results must name the checkpoint's sha256, so a
+``results/<model>_x<s>_<dataset>.json`` from ``eval.py --output_json`` on each shipped
+pretrained/<model>_x<s>.ckpt, <model> one of FAMILIES (run as a subprocess: the README's own command). A model's results must name the checkpoint's sha256, so a
 table can never mix a new checkpoint with an old evaluation. The tables go between marker comments in
 README.md and README_CN.md.
 """
@@ -29,14 +29,20 @@ PAPER = {
 }
 LABELS = {
     "en": {"dataset": "dataset", "method": "method", "bicubic": "bicubic", "ours": "this repo, 9-1-5, T91",
+           "ours_955": "this repo, 9-5-5, 291 images", "trained_on": "training data",
            "scale": "scale", "model": "checkpoint", "steps": "steps", "gpix": "training Gpix",
            "hours": "training wall time (h)", "hardware": "hardware", "none": "not trained yet",
            "paper_915": "paper 9-1-5, 91 images", "paper_955": "paper 9-5-5, ImageNet"},
     "cn": {"dataset": "数据集", "method": "方法", "bicubic": "双三次插值", "ours": "本仓库, 9-1-5, T91",
+           "ours_955": "本仓库, 9-5-5, 291 张图像", "trained_on": "训练数据",
            "scale": "倍数", "model": "检查点", "steps": "步数", "gpix": "训练像素 (G)",
            "hours": "训练墙钟时间 (小时)", "hardware": "硬件", "none": "尚未训练",
            "paper_915": "论文 9-1-5, 91 张图像", "paper_955": "论文 9-5-5, ImageNet"},
 }
+# shipped model families: (file prefix, table key); a family's rows appear once one of its models is shipped
+FAMILIES = (("srcnn", "ours"), ("srcnn_955", "ours_955"))
+# datasets a family was trained on: marked in the table instead of scored as a test set
+TRAINED_ON = {"ours_955": ("BSDS200",)}
 BEGIN, END = "<!-- results:begin (scripts/make_results.py writes this part) -->", "<!-- results:end -->"
 
 
@@ -44,8 +50,8 @@ def result_path(results_dir, kind, scale, dataset):
     return os.path.join(results_dir, f"{kind}_x{scale}_{dataset}.json")
 
 
-def shipped(pretrained_dir, scale):
-    path = os.path.join(pretrained_dir, f"srcnn_x{scale}.ckpt")
+def shipped(pretrained_dir, scale, prefix="srcnn"):
+    path = os.path.join(pretrained_dir, f"{prefix}_x{scale}.ckpt")
     return path if os.path.isfile(path) else None
 
 
@@ -76,13 +82,6 @@ def evaluate(datasets_dir, results_dir, pretrained_dir, comparison_image, force=
     """Compute the JSONs that are missing or stale (all with ``force``): bicubic in-process, each shipped model
     through eval.py; and a shipped model's comparison image whenever its evaluation is redone."""
     for scale in SCALES:
-        checkpoint = shipped(pretrained_dir, scale)
-        digest = file_sha256(checkpoint) if checkpoint else None
-        stale = checkpoint and (force or not all(
-            _current(result_path(results_dir, "srcnn", scale, d), digest) for d in DATASETS))
-        if stale:
-            comparison(os.path.join(datasets_dir, comparison_image), scale, checkpoint,
-                       os.path.join(pretrained_dir, f"srcnn_x{scale}_comparison.png"), python)
         for dataset in DATASETS:
             data_path = os.path.join(datasets_dir, dataset)
             if not os.path.isdir(data_path):
@@ -90,9 +89,18 @@ def evaluate(datasets_dir, results_dir, pretrained_dir, comparison_image, force=
             bicubic = result_path(results_dir, "bicubic", scale, dataset)
             if force or not _current(bicubic):
                 write_json(evaluate_folder(data_path, scale, lambda lr_up: lr_up, show_progress=False), bicubic)
-            out = result_path(results_dir, "srcnn", scale, dataset)
-            if stale:
-                stdout = _run([python, os.path.join(REPO, "eval.py"), f"--data_path={data_path}",
+        for prefix, _ in FAMILIES:
+            checkpoint = shipped(pretrained_dir, scale, prefix)
+            if not checkpoint:
+                continue
+            digest = file_sha256(checkpoint)
+            if not force and all(_current(result_path(results_dir, prefix, scale, d), digest) for d in DATASETS):
+                continue
+            comparison(os.path.join(datasets_dir, comparison_image), scale, checkpoint,
+                       os.path.join(pretrained_dir, f"{prefix}_x{scale}_comparison.png"), python)
+            for dataset in DATASETS:
+                out = result_path(results_dir, prefix, scale, dataset)
+                stdout = _run([python, os.path.join(REPO, "eval.py"), f"--data_path={os.path.join(datasets_dir, dataset)}",
                                f"--scale={scale}", f"--checkpoint_path={checkpoint}", f"--output_json={out}"])
                 print(stdout.strip().splitlines()[-1], flush=True)
 
@@ -103,29 +111,33 @@ def _load(path):
 
 
 def collect(results_dir, pretrained_dir):
-    """{(method, dataset, scale): (psnr, ssim or None)} and the training summaries per shipped scale."""
+    """{(method, dataset, scale): (psnr, ssim or None)} and the training summaries {(family key, scale): dict}
+    of the shipped models."""
     table, training = {}, {}
     for scale in SCALES:
-        checkpoint = shipped(pretrained_dir, scale)
-        digest = file_sha256(checkpoint) if checkpoint else None
-        summary = os.path.join(pretrained_dir, f"srcnn_x{scale}.json")
-        if checkpoint and os.path.isfile(summary):
-            training[scale] = _load(summary)
         for dataset in DATASETS:
             bicubic = result_path(results_dir, "bicubic", scale, dataset)
             if not os.path.isfile(bicubic):
                 raise UserError(f"{bicubic} does not exist: run scripts/make_results.py --evaluate")
             data = _load(bicubic)
             table[("bicubic", dataset, scale)] = (data["psnr"], data["ssim"])
-            if checkpoint:
-                ours = result_path(results_dir, "srcnn", scale, dataset)
+        for prefix, key in FAMILIES:
+            checkpoint = shipped(pretrained_dir, scale, prefix)
+            if not checkpoint:
+                continue
+            digest = file_sha256(checkpoint)
+            summary = os.path.join(pretrained_dir, f"{prefix}_x{scale}.json")
+            if os.path.isfile(summary):
+                training[(key, scale)] = _load(summary)
+            for dataset in DATASETS:
+                ours = result_path(results_dir, prefix, scale, dataset)
                 if not os.path.isfile(ours):
                     raise UserError(f"{ours} does not exist: run scripts/make_results.py --evaluate")
                 data = _load(ours)
                 if data.get("checkpoint_sha256") != digest:
                     raise UserError(f"{ours} was made with another checkpoint than {checkpoint}: run "
                                     f"scripts/make_results.py --evaluate")
-                table[("ours", dataset, scale)] = (data["psnr"], data["ssim"])
+                table[(key, dataset, scale)] = (data["psnr"], data["ssim"])
         for name, values in PAPER.items():
             for (dataset, paper_scale), value in values.items():
                 if paper_scale == scale:
@@ -143,7 +155,9 @@ def _cell(entry):
 def markdown(table, training, language="en"):
     """The PSNR / SSIM table (rows: dataset x method, columns: scales) and the training table."""
     label = LABELS[language]
-    methods = [("bicubic", label["bicubic"])] + [(name, label[name]) for name in PAPER] + [("ours", label["ours"])]
+    shipped_keys = [key for _, key in FAMILIES if key == "ours" or any(k == key for k, _ in training)]
+    methods = ([("bicubic", label["bicubic"])] + [(name, label[name]) for name in PAPER]
+               + [(key, label[key]) for key in shipped_keys])
     lines = [f"| {label['dataset']} | {label['method']} | " + " | ".join(f"×{s}" for s in SCALES) + " |",
              "|---|---|" + "---|" * len(SCALES)]
     for dataset in DATASETS:
@@ -151,7 +165,9 @@ def markdown(table, training, language="en"):
             cells = [table.get((key, dataset, s)) for s in SCALES]
             if key in PAPER and all(c is None for c in cells):
                 continue
-            if key == "ours":
+            if key in shipped_keys:
+                if dataset in TRAINED_ON.get(key, ()):
+                    cells = [label["trained_on"] if c is not None else label["none"] for c in cells]
                 cells = [c if c is not None else label["none"] for c in cells]
                 text = [c if isinstance(c, str) else f"**{_cell(c)}**" for c in cells]
             else:
@@ -159,17 +175,25 @@ def markdown(table, training, language="en"):
             lines.append(f"| {dataset} | {name} | " + " | ".join(text) + " |")
     lines += ["", f"| {label['scale']} | {label['model']} | {label['steps']} | {label['gpix']} | "
               f"{label['hours']} | {label['hardware']} |", "|---|---|---|---|---|---|"]
-    for scale in SCALES:
-        info = training.get(scale)
-        if info is None:
-            lines.append(f"| ×{scale} | — | — | — | — | {label['none']} |")
-            continue
-        hardware = "; ".join(info["hardware"]) + (f" ({info['note']})" if info.get("note") else "")
-        lines.append(f"| ×{scale} | `pretrained/srcnn_x{scale}.ckpt` | {info['steps']} | "
-                     f"{info['train_pixels'] / 1e9:.1f} | {info['train_seconds'] / 3600:.2f} | {hardware} |")
-    for scale in sorted(training):
-        lines += ["", f"×{scale}: ![x{scale} training curves](pretrained/srcnn_x{scale}_curves.png)",
-                  f"![x{scale} comparison](pretrained/srcnn_x{scale}_comparison.png)"]
+    prefixes = dict((key, prefix) for prefix, key in FAMILIES)
+    for key in shipped_keys:
+        prefix = prefixes[key]
+        for scale in SCALES:
+            info = training.get((key, scale))
+            if info is None:
+                if key == "ours":
+                    lines.append(f"| ×{scale} | — | — | — | — | {label['none']} |")
+                continue
+            hardware = "; ".join(info["hardware"]) + (f" ({info['note']})" if info.get("note") else "")
+            lines.append(f"| ×{scale} | `pretrained/{prefix}_x{scale}.ckpt` | {info['steps']} | "
+                         f"{info['train_pixels'] / 1e9:.1f} | {info['train_seconds'] / 3600:.2f} | {hardware} |")
+    for key in shipped_keys:
+        prefix = prefixes[key]
+        tag = "" if key == "ours" else f" {prefix.split('_', 1)[1]}"
+        for scale in SCALES:
+            if (key, scale) in training:
+                lines += ["", f"×{scale}{tag}: ![x{scale}{tag} training curves](pretrained/{prefix}_x{scale}_curves.png)",
+                          f"![x{scale}{tag} comparison](pretrained/{prefix}_x{scale}_comparison.png)"]
     return "\n".join(lines)
 
 

@@ -107,7 +107,8 @@ class Trainer:
                 self._lock()
             ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,
                                          device_num=self.world)
-        # MindSpore does not broadcast initial weights: every rank draws them from the same seed
+        # every rank draws the initial weights from the same seed (src.cluster.agree_start then hands all ranks
+        # rank 0's state, checked by digest)
         ms.set_seed(cfg.seed)
         self.data = PatchBatches(cfg.data_path, cfg.batch_size, self.rank, self.world, cfg.seed, cfg.augment)
         self._check_dataset()
@@ -156,7 +157,8 @@ class Trainer:
             return loss / loss_scale
 
         self.train_step = train_step
-        self.start_step = self._resume() if cfg.resume else 0
+        # with several ranks only rank 0 reads checkpoints; src.cluster.agree_start hands its state to the others
+        self.start_step = self._resume() if cfg.resume and self.rank == 0 else 0
 
     def _check_dataset(self):
         meta = self.data.meta or {}
@@ -383,13 +385,20 @@ class Trainer:
         created = not os.path.exists(cfg.output_path)
         if not cfg.run_distribute:
             self._lock()  # at once: a second run on this folder stops before any work
+        failure, validate = None, None
         try:
             self.setup()
             validate = self._validator()
-        except BaseException:
+        except BaseException as err:
             if created and self.rank == 0:
                 self._forget_new_folder()
-            raise
+            if self.world == 1 or not isinstance(err, UserError):
+                raise
+            failure = err  # the other ranks must hear of it, or they would wait for this one
+        if self.world > 1:
+            from src.cluster import agree_start
+
+            self.start_step = agree_start(self, failure)
         is_main = self.rank == 0
         if is_main:
             os.makedirs(self.ckpt_dir, exist_ok=True)
@@ -398,7 +407,7 @@ class Trainer:
                  f"{self.world} device(s) = global batch {cfg.batch_size * self.world}, "
                  f"{self.total_steps} steps ({self.data.steps_per_epoch} per epoch), lr {cfg.lr_schedule} "
                  f"{cfg.lr:g}, device {cfg.device_target}")
-        from src.device import describe_host
+        from src.device import code_commit, describe_host
 
         host = f"{describe_host(cfg.device_target)}, network {type(self.net).__name__}"
         self.log(f"host: {host}")
@@ -412,6 +421,7 @@ class Trainer:
                 os.remove(self.log_path)  # a fresh run does not continue an older run's log
             with open(self.log_path, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps({"step": self.start_step, "event": "start", "host": host,
+                                         "commit": code_commit(),
                                          "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}) + "\n")
         best = self._logged_best() if self.start_step else -math.inf
         window_loss, window_start, window_steps = 0.0, time.time(), 0

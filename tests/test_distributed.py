@@ -4,10 +4,16 @@ collectives) on a tiny MindRecord, and the result must equal one process trainin
 Checked: both ranks end with the same weights; only rank 0 writes checkpoints and the training log; the final
 weights equal the single-process run's (gradients are averaged over the ranks, not summed); a failing rank
 makes the launcher exit non-zero naming the rank and its log; enable_modelarts without moxing stops at once.
+
+Several nodes (as root: two network namespaces on this machine): two nodes of one worker end equal to two workers
+on one node; a node killed right after a checkpoint is named by the survivor, and a relaunch with --resume=true
+(no shared folder) ends with the uninterrupted run's weights; nodes launched with different settings stop before
+the first step.
 """
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -187,19 +193,19 @@ def test_equals_one_process_on_the_doubled_batch(two_workers, one_process):
 
 
 def test_failing_ranks_are_named_with_their_logs(patches, tmp_path):
-    """train.py rejects its settings on every rank (TRAIN_ARGS=--lr=-1): the launcher exits 1 and names each
-    rank, its one-line error and its log."""
+    """train.py rejects the data on every rank once the cluster is up (x2 patches, --scale=3): the launcher exits
+    1 and names each rank, its one-line error and its log; nothing is written."""
     out = tmp_path / "out"
-    result = launch("run_distribute_train_cpu.sh", 2, patches, out, TRAIN_ARGS=f"{TRAIN_ARGS} --lr=-1",
+    result = launch("run_distribute_train_cpu.sh", 2, patches, out, TRAIN_ARGS=f"{TRAIN_ARGS} --scale=3",
                     MASTER_PORT=free_port(), MS_NODE_TIMEOUT=6, timeout=300)
     print(f"failing launch: {result.seconds:.1f} s")
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
     assert "error: distributed training failed (msrun exit code 1)" in result.stderr
     for rank in (0, 1):
         log = out / "log" / f"worker_{rank}.log"
-        assert f"error: rank {rank} failed: error: config key 'lr' must be > 0, got -1.0" in result.stderr
+        assert f"error: rank {rank} failed: error: {patches} holds x2 patches but scale=3" in result.stderr
         assert f"log: {log}" in result.stderr
-        assert "error: config key 'lr' must be > 0" in log.read_text()
+        assert f"error: {patches} holds x2 patches but scale=3" in log.read_text()
     assert not list(out.rglob("*.ckpt"))
 
 
@@ -243,3 +249,243 @@ def test_modelarts_without_moxing_stops_before_training(patches, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "moxing" in lines[0], result.stderr
     assert not out.exists()
+
+
+# ---------------------------------------------------------------- several nodes
+# Two "hosts" on this machine: two network namespaces joined by a veth pair, with addresses of the
+# documentation range 192.0.2.0/24 (RFC 5737; never routed anywhere), and an output folder and a copy of the
+# data of their own, as nodes without a shared file system.
+NODE_ADDRS = ("192.0.2.1", "192.0.2.2")
+
+# Loaded into node 0's processes only (PYTHONPATH): rank 0's worker stops itself (SIGSTOP) just before it
+# renames the checkpoint SRCNN_STOP_AT into place, after writing its pid to SRCNN_STOP_PID. The test kills node
+# 1 while rank 0 is stopped and then lets it go on: node 1 is lost right after a checkpoint, with no race.
+STOP_SITECUSTOMIZE = '''
+import os, signal, sys
+_name = os.environ.get("SRCNN_STOP_AT")
+if _name and os.environ.get("MS_ROLE") == "MS_WORKER" and os.environ.get("RANK_ID") == "0":
+    def _stop(event, args):
+        if event == "os.rename" and os.fspath(args[1]).endswith("/" + _name):
+            with open(os.environ["SRCNN_STOP_PID"], "w") as handle:
+                handle.write(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGSTOP)
+    sys.addaudithook(_stop)
+'''
+
+
+def _ip(*args):
+    return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
+
+
+def _namespace_pids(name):
+    result = _ip("netns", "pids", name)
+    return [int(p) for p in result.stdout.split()] if result.returncode == 0 else []
+
+
+def _kill_namespace(name):
+    """SIGKILL every process of namespace ``name``: the whole node goes, as when its machine fails."""
+    for pid in _namespace_pids(name):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.fixture(scope="module")
+def two_hosts():
+    """Names of two network namespaces, node 0 at 192.0.2.1 and node 1 at 192.0.2.2, joined by a veth pair.
+    Removed (with every process in them) whatever happens."""
+    if os.geteuid() != 0:
+        pytest.skip("creating network namespaces needs root")
+    if shutil.which("ip") is None:
+        pytest.skip("the 'ip' command (iproute2) is not installed")
+    tag = f"{os.getpid() % 100000}"
+    names, links = [f"srcnn{tag}n0", f"srcnn{tag}n1"], [f"srcnn{tag}v0", f"srcnn{tag}v1"]
+    try:
+        steps = [("netns", "add", names[0]), ("netns", "add", names[1]),
+                 ("link", "add", links[0], "type", "veth", "peer", "name", links[1])]
+        for name, link, addr in zip(names, links, NODE_ADDRS):
+            steps += [("link", "set", link, "netns", name), ("-n", name, "addr", "add", f"{addr}/24", "dev", link),
+                      ("-n", name, "link", "set", link, "up"), ("-n", name, "link", "set", "lo", "up")]
+        for step in steps:
+            result = _ip(*step)
+            if result.returncode != 0:
+                pytest.skip(f"cannot set up network namespaces: ip {' '.join(step)}: {result.stderr.strip()}")
+        yield names
+    finally:
+        for name in names:
+            _kill_namespace(name)
+        for name in names:
+            _ip("netns", "del", name)  # removes the veth pair too
+        _ip("link", "del", links[0])  # in case it never moved into a namespace
+
+
+class Nodes:
+    """The launcher run once per node (NODE_RANK, LOCAL_WORKER_NUM=1, MASTER_ADDR of node 0), each in its
+    namespace with its own copy of the data and its own output folder."""
+
+    def __init__(self, hosts, patches, root):
+        self.hosts, self.root, self.port = hosts, root, 8118
+        self.data = []
+        for node in (0, 1):
+            data = root / f"node{node}" / "data"
+            data.mkdir(parents=True)
+            for path in patches.parent.iterdir():
+                shutil.copy(path, data / path.name)
+            self.data.append(data)
+
+    def outputs(self, run):
+        """The output folders of launch ``run``, one per node."""
+        return [self.root / f"node{node}" / run for node in (0, 1)]
+
+    def start(self, train_args, outs, node_env=({}, {}), **env):
+        procs = []
+        self.port += 1  # each launch its own scheduler port (the namespaces have no other users)
+        for node in (0, 1):
+            full_env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
+            full_env.update(WORKER_NUM="2", LOCAL_WORKER_NUM="1", NODE_RANK=str(node), MASTER_ADDR=NODE_ADDRS[0],
+                            MASTER_PORT=str(self.port), TRAIN_ARGS=train_args)
+            full_env.update({k: str(v) for k, v in {**env, **node_env[node]}.items()})
+            procs.append(subprocess.Popen(
+                ["ip", "netns", "exec", self.hosts[node], "bash", str(SCRIPTS / "run_distribute_train_cpu.sh"), "2",
+                 str(self.data[node]), str(outs[node])],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env, cwd=REPO))
+        return procs
+
+    def run(self, train_args, outs, timeout=300, **env):
+        start = time.monotonic()
+        procs = self.start(train_args, outs, **env)
+        try:
+            outputs = [proc.communicate(timeout=timeout) for proc in procs]
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.communicate()
+        return [(proc.returncode, *out) for proc, out in zip(procs, outputs)], time.monotonic() - start
+
+
+@pytest.fixture(scope="module")
+def nodes(two_hosts, patches, tmp_path_factory):
+    return Nodes(two_hosts, patches, tmp_path_factory.mktemp("nodes"))
+
+
+@pytest.fixture(scope="module")
+def two_nodes(nodes):
+    """The training of `two_workers` as two nodes of one worker each: (results per node, output folders)."""
+    outs = nodes.outputs("uninterrupted")
+    results, seconds = nodes.run(TRAIN_ARGS, outs)
+    print(f"two-node launch: {seconds:.1f} s")
+    return results, outs
+
+
+def test_two_nodes_train_as_two_workers_on_one_node(two_nodes, two_workers):
+    results, outs = two_nodes
+    for node, (code, stdout, stderr) in enumerate(results):
+        assert code == 0, f"node {node}: {stdout[-3000:]}{stderr[-3000:]}"
+    logs = [(outs[node] / "log" / f"worker_{node}.log").read_text() for node in (0, 1)]
+    assert "batch 4 per device x 2 device(s) = global batch 8, 12 steps" in logs[1]
+    assert "all 2 ranks start at step 0 from rank 0's state" in logs[1]
+    digests = [_digest(text) for text in logs]
+    assert digests[0] == digests[1]
+    # node 1 has no checkpoint of its own: rank 0 alone writes them, on node 0
+    assert not list(outs[1].rglob("*.ckpt"))
+    one_node = read_ckpt(two_workers[1] / "ckpt_0" / "srcnn-final.ckpt")
+    two = read_ckpt(outs[0] / "ckpt_0" / "srcnn-final.ckpt")
+    assert set(one_node) == set(two)
+    for key, value in one_node.items():
+        np.testing.assert_array_equal(two[key], value, err_msg=key)
+    assert digests[0] == _digest((two_workers[1] / "log" / "worker_0.log").read_text())
+
+
+def test_a_lost_node_is_named_and_the_run_resumes(nodes, two_nodes, tmp_path):
+    """Node 1 dies (every process of it, SIGKILL) right after rank 0 wrote the checkpoint of step 6: node 0
+    exits 1 naming rank 1 on node 1 as lost, not itself. Both nodes relaunched with --resume=true continue from
+    node 0's checkpoint (node 1 has none) and end with the weights of the uninterrupted two-node run."""
+    results, uninterrupted_outs = two_nodes
+    assert all(code == 0 for code, _, _ in results)
+    outs = nodes.outputs("killed")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(STOP_SITECUSTOMIZE)
+    pid_file = tmp_path / "rank0.pid"
+    stop_env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH", "")])),
+                "SRCNN_STOP_AT": "srcnn-6.ckpt", "SRCNN_STOP_PID": str(pid_file)}
+    start = time.monotonic()
+    procs = nodes.start(TRAIN_ARGS, outs, node_env=(stop_env, {}), MS_NODE_TIMEOUT=10)
+    try:
+        deadline = time.monotonic() + 240
+        while not pid_file.is_file() and time.monotonic() < deadline and procs[0].poll() is None:
+            time.sleep(0.2)
+        assert pid_file.is_file(), "rank 0 never reached the checkpoint of step 6"
+        rank0 = int(pid_file.read_text())
+        while Path(f"/proc/{rank0}/stat").read_text().split(")")[-1].split()[0] != "T":
+            time.sleep(0.05)
+        _kill_namespace(nodes.hosts[1])
+        killed = time.monotonic()
+        os.kill(rank0, signal.SIGCONT)
+        stdout, stderr = procs[0].communicate(timeout=240)
+        detected = time.monotonic() - killed
+        procs[1].communicate(timeout=60)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    print(f"killed run: {time.monotonic() - start:.1f} s; node 0 stopped {detected:.1f} s after node 1 was killed "
+          "(MS_NODE_TIMEOUT=10)")
+    assert procs[0].returncode == 1, stdout[-3000:] + stderr[-3000:]
+    assert ("error: rank 1 on node 1 was lost: no heartbeat for 10 s (process killed, machine down or network cut);"
+            " its log: OUTPUT_PATH/log/worker_1.log on node 1 (NODE_RANK=1)") in stderr, stderr
+    assert "note: rank(s) 0 did not finish: stopped after the failure above" in stderr
+    assert "rank 0 failed" not in stderr
+    # rank 0 saw the loss: in the collective waiting for rank 1 (src/cluster.py), or told by the scheduler
+    rank0_log = (outs[0] / "log" / "worker_0.log").read_text()
+    assert ("[rank 0] stopped: a collective operation failed" in rank0_log
+            or "Kill this process with SIGTERM" in rank0_log), rank0_log[-3000:]
+    ckpts = sorted(p.name for p in outs[0].rglob("*.ckpt"))
+    assert ckpts == ["srcnn-6.ckpt"], ckpts
+
+    results, seconds = nodes.run(TRAIN_ARGS + " --resume=true", outs)
+    print(f"resumed two-node launch: {seconds:.1f} s")
+    for node, (code, out, err) in enumerate(results):
+        assert code == 0, f"node {node}: {out[-3000:]}{err[-3000:]}"
+    logs = [(outs[node] / "log" / f"worker_{node}.log").read_text() for node in (0, 1)]
+    assert f"[rank 0] resumed from {outs[0]}/ckpt_0/srcnn-6.ckpt at step 6" in logs[0]
+    assert "[rank 1] all 2 ranks start at step 6 from rank 0's state" in logs[1]
+    uninterrupted = read_ckpt(uninterrupted_outs[0] / "ckpt_0" / "srcnn-final.ckpt")
+    resumed = read_ckpt(outs[0] / "ckpt_0" / "srcnn-final.ckpt")
+    worst = max(float(np.abs(resumed[k].astype(np.float64) - uninterrupted[k]).max()) for k in uninterrupted)
+    print(f"resumed vs uninterrupted: max abs difference {worst:.3g}")
+    assert worst == 0
+    assert _digest(logs[0]) == _digest(logs[1])
+
+
+def test_nodes_that_disagree_stop_before_the_first_step(patches, tmp_path):
+    """Two nodes (here both on loopback) launched with different settings (node 1: another lr): every node stops
+    with the same one-line error before anything is written, instead of averaging two different recipes."""
+    port, procs, outs = free_port(), [], [tmp_path / "node0", tmp_path / "node1"]
+    for node, extra in ((0, ""), (1, " --lr=0.002")):
+        env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
+        env.update(WORKER_NUM="2", LOCAL_WORKER_NUM="1", NODE_RANK=str(node), MASTER_ADDR="127.0.0.1",
+                   MASTER_PORT=str(port), TRAIN_ARGS=TRAIN_ARGS + extra)
+        procs.append(subprocess.Popen(["bash", str(SCRIPTS / "run_distribute_train_cpu.sh"), "2", str(patches),
+                                       str(outs[node])], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                      env=env, cwd=REPO))
+    start = time.monotonic()
+    try:
+        results = [proc.communicate(timeout=300) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    print(f"disagreeing nodes: {time.monotonic() - start:.1f} s")
+    for node, ((stdout, stderr), own_lr) in enumerate(zip(results, ("0.001", "0.002"))):
+        assert procs[node].returncode == 1, stdout[-3000:] + stderr[-3000:]
+        assert (f"error: rank {node} failed: error: the ranks do not agree on lr: rank(s) 1 differ from rank 0 "
+                f"(this is rank {node}, with lr {own_lr}); give every node the same config, TRAIN_ARGS and data"
+                in stderr), stderr
+        log = (outs[node] / "log" / f"worker_{node}.log").read_text()
+        assert "step 1/" not in log and "training 9-1-5" not in log
+        assert not list(outs[node].rglob("*.ckpt")) and not (outs[node] / "train_log.jsonl").exists()

@@ -17,7 +17,8 @@ EXPECTED = {"run_single_train_ascend.sh", "run_single_train_gpu.sh", "run_single
             "run_distribute_train_gpu.sh", "run_distribute_train_cpu.sh"}
 # launcher environment a developer may have set: the tests choose their own
 LAUNCH_VARS = ("TRAIN_ARGS", "DRY_RUN", "WORKER_NUM", "LOCAL_WORKER_NUM", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT",
-               "LAUNCHER", "MPIRUN_ARGS", "RANK_TABLE_FILE", "PYTHON")
+               "LAUNCHER", "MPIRUN_ARGS", "RANK_TABLE_FILE", "PYTHON", "MS_NODE_TIMEOUT", "VC_WORKER_HOSTS",
+               "VC_TASK_INDEX", "MA_NUM_GPUS")
 
 
 def run(script, *args, timeout=60, **env):
@@ -130,6 +131,35 @@ def _bad_cases(data, out, table):
          "set MASTER_ADDR"),
         ("run_distribute_train_cpu.sh", (2, data, out), {"LOCAL_WORKER_NUM": 3}, "exceeds WORKER_NUM"),
         ("run_distribute_train_cpu.sh", (2, data, out), {"TRAIN_ARGS": "train_steps=3"}, "TRAIN_ARGS holds"),
+        # TRAIN_ARGS values: train.py's own one-line error, before anything starts
+        ("run_distribute_train_cpu.sh", (2, data, out), {"TRAIN_ARGS": "--train_steps=5 --lr=abc"},
+         "error: config key 'lr' expects a float, got 'abc' (from --lr=abc)"),
+        ("run_single_train_cpu.sh", (data, out), {"TRAIN_ARGS": "--nosuch=1"}, "unknown config key 'nosuch'"),
+        ("run_single_train_gpu.sh", (0, data, out), {"TRAIN_ARGS": "--batch_size=0"},
+         "config key 'batch_size' must be > 0, got 0 (from --batch_size=0)"),
+        ("run_distribute_train_ascend.sh", (data, out, 2, 2, table), {"TRAIN_ARGS": "--config_path=/no/such.yaml"},
+         "/no/such.yaml"),
+        # ... and may not override what the launcher checked and set
+        ("run_distribute_train_cpu.sh", (2, data, out), {"TRAIN_ARGS": f"--data_path={missing}"},
+         f"TRAIN_ARGS holds '--data_path={missing}', but the launcher sets --data_path itself "
+         f"(--data_path={data}, from its checked arguments); drop it from TRAIN_ARGS"),
+        ("run_distribute_train_gpu.sh", (2, "0,1", data, out), {"TRAIN_ARGS": "--run_distribute=false"},
+         "the launcher sets --run_distribute itself (--run_distribute=true"),
+        ("run_single_train_cpu.sh", (data, out), {"TRAIN_ARGS": "--output_path=/tmp"}, "sets --output_path itself"),
+        ("run_distribute_train_ascend.sh", (data, out, 2, 2, table), {"TRAIN_ARGS": "--device_id=5"},
+         "TRAIN_ARGS holds '--device_id=5', but the launcher sets --device_id itself (--device_id=<each device of "
+         "the rank table>"),
+        ("run_distribute_train_cpu.sh", (2, data, out), {"MS_NODE_TIMEOUT": "soon"},
+         "MS_NODE_TIMEOUT must be a non-negative integer, got 'soon'"),
+        # ModelArts multi-node variables
+        ("run_distribute_train_cpu.sh", (4, data, out), {"VC_WORKER_HOSTS": "w0,w1", "VC_TASK_INDEX": 2},
+         "VC_TASK_INDEX must be between 0 and 1, got 2"),
+        ("run_distribute_train_cpu.sh", (3, data, out), {"VC_WORKER_HOSTS": "w0,w1", "VC_TASK_INDEX": 0},
+         "WORKER_NUM 3 cannot be spread evenly over the 2 hosts of VC_WORKER_HOSTS"),
+        ("run_distribute_train_ascend_msrun.sh", (data, out, 8), {"VC_WORKER_HOSTS": "w0,w1"},
+         "VC_WORKER_HOSTS is set (a ModelArts multi-node job) but VC_TASK_INDEX"),
+        ("run_distribute_train_gpu.sh", (8, "0,1,2,3,4,5,6,7", data, out), {"MA_NUM_GPUS": 4},
+         "DEVICE_NUM=8 differs from MA_NUM_GPUS=4, the GPUs ModelArts gave this node"),
     ]
 
 
@@ -204,6 +234,31 @@ def test_dry_run_two_node_msrun(data, tmp_path):
     gpu = _dry("run_distribute_train_gpu.sh", 2, "0,1", data, out, NODE_RANK=0, WORKER_NUM=4,
                MASTER_ADDR="192.0.2.10")
     assert "--worker_num=4 --local_worker_num=2 --node_rank=0" in gpu
+
+
+def test_dry_run_modelarts_multi_node(data, tmp_path):
+    """A ModelArts multi-node job: every node gets the job's hosts (VC_WORKER_HOSTS), its index (VC_TASK_INDEX)
+    and its device count (MA_NUM_GPUS); the launcher derives node rank, worker counts and master address."""
+    out = tmp_path / "out"
+    hosts = "job-abc-worker-0.job-abc,job-abc-worker-1.job-abc,job-abc-worker-2.job-abc"
+    for node in (0, 1, 2):
+        gpu = _dry("run_distribute_train_gpu.sh", 8, "0,1,2,3,4,5,6,7", data, out, VC_WORKER_HOSTS=hosts,
+                   VC_TASK_INDEX=node, MA_NUM_GPUS=8)
+        assert gpu.startswith("CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6,7 MS_NODE_TIMEOUT=30 ")
+        assert (f"msrun --worker_num=24 --local_worker_num=8 --node_rank={node} "
+                f"--master_addr=job-abc-worker-0.job-abc --master_port=8118 --log_dir={out}/log --join=True "
+                f"--tail_worker_log={8 * node} ") in gpu
+        ascend = _dry("run_distribute_train_ascend_msrun.sh", data, out, 8, VC_WORKER_HOSTS=hosts, VC_TASK_INDEX=node)
+        assert (f"--worker_num=24 --local_worker_num=8 --node_rank={node} --master_addr=job-abc-worker-0.job-abc "
+                in ascend)
+        cpu = _dry("run_distribute_train_cpu.sh", 6, data, out, VC_WORKER_HOSTS=hosts, VC_TASK_INDEX=node)
+        assert f"--worker_num=6 --local_worker_num=2 --node_rank={node} --master_addr=job-abc-worker-0.job-abc " in cpu
+    # variables set explicitly win over the job's
+    cpu = _dry("run_distribute_train_cpu.sh", 6, data, out, VC_WORKER_HOSTS=hosts, VC_TASK_INDEX=1,
+               MASTER_ADDR="192.0.2.7", MASTER_PORT=9000, MS_NODE_TIMEOUT=60)
+    assert cpu.startswith("MS_NODE_TIMEOUT=60 ")
+    assert "--node_rank=1 --master_addr=192.0.2.7 --master_port=9000 " in cpu
+    assert not out.exists()
 
 
 def test_dry_run_rank_table(data, tmp_path, rank_table):

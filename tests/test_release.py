@@ -75,21 +75,7 @@ def test_results_tables_come_from_eval_json_of_the_shipped_checkpoint(finished_r
     pretrained = tmp_path / "pretrained"
     assert run("scripts/package_model.py", f"--run_dir={run_dir}", f"--recipe={recipe}",
                f"--out_dir={pretrained}").returncode == 0
-    # one small image per benchmark folder keeps the 12 bicubic and 4 eval.py runs short
-    data = tmp_path / "datasets"
-    for dataset, source in (("Set5", "Set5/bird.png"), ("Set14", "Set14/bridge.png"),
-                            ("BSDS200", "Set5/head.png"), ("BSD100", "Set5/baby.png")):
-        (data / dataset).mkdir(parents=True)
-        with Image.open(datasets_dir / source) as img:
-            img.crop((0, 0, 96, 72)).save(data / dataset / "a.png")
-    readmes = []
-    for name in ("README.md", "README_CN.md"):
-        readme = tmp_path / name
-        readme.write_text("intro\n<!-- results:begin (scripts/make_results.py writes this part) -->\nold\n"
-                          "<!-- results:end -->\nrest\n")
-        readmes.append(str(readme))
-    args = [f"--datasets_dir={data}", f"--results_dir={tmp_path / 'results'}", f"--pretrained_dir={pretrained}",
-            "--comparison_image=Set5/a.png", "--readme", *readmes]
+    args = _table_args(tmp_path, datasets_dir, pretrained)
     proc = run("scripts/make_results.py", "--evaluate", *args)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads((tmp_path / "results" / "srcnn_x2_Set5.json").read_text())
@@ -122,6 +108,61 @@ def test_results_tables_come_from_eval_json_of_the_shipped_checkpoint(finished_r
     assert proc.stdout.count("eval.py") == 4 and bicubic.stat().st_mtime_ns == before
 
 
+def _table_args(tmp_path, datasets_dir, pretrained):
+    """make_results.py arguments for tiny benchmark folders and two README stubs under tmp_path."""
+    # one small image per benchmark folder keeps the 12 bicubic and 4 eval.py runs short
+    data = tmp_path / "datasets"
+    for dataset, source in (("Set5", "Set5/bird.png"), ("Set14", "Set14/bridge.png"),
+                            ("BSDS200", "Set5/head.png"), ("BSD100", "Set5/baby.png")):
+        (data / dataset).mkdir(parents=True)
+        with Image.open(datasets_dir / source) as img:
+            img.crop((0, 0, 96, 72)).save(data / dataset / "a.png")
+    readmes = []
+    for name in ("README.md", "README_CN.md"):
+        readme = tmp_path / name
+        readme.write_text("intro\n<!-- results:begin (scripts/make_results.py writes this part) -->\nold\n"
+                          "<!-- results:end -->\nrest\n")
+        readmes.append(str(readme))
+    return [f"--datasets_dir={data}", f"--results_dir={tmp_path / 'results'}", f"--pretrained_dir={pretrained}",
+            "--comparison_image=Set5/a.png", "--readme", *readmes]
+
+
+def test_widened_955_run_is_packaged_and_tabled_as_its_own_family(finished_run, tmp_path, datasets_dir):
+    """A 9-5-5 run initialised from the 9-1-5 run (pre_trained_widen) ships as srcnn_955_x2.*, records the
+    commit it was trained with, and gets its own README rows, with BSDS200 marked as training data."""
+    recipe, run_dir = finished_run
+    recipe_955 = tmp_path / "srcnn_955_x2.yaml"
+    recipe_955.write_text(yaml.safe_dump(dict(RECIPE, arch="9-5-5", train_steps=10, save_checkpoint_steps=10,
+                                              pre_trained_path=str(run_dir / "ckpt_0" / "srcnn-final.ckpt"),
+                                              pre_trained_widen=True)))
+    proc = run("train.py", f"--config_path={recipe_955}", f"--data_path={run_dir.parent / 'data'}",
+               f"--output_path={tmp_path / 'run'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "loaded pre-trained weights from" in proc.stdout + proc.stderr
+    pretrained = tmp_path / "pretrained"
+    proc = run("scripts/package_model.py", f"--run_dir={tmp_path / 'run'}", f"--recipe={recipe_955}",
+               f"--out_dir={pretrained}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert sorted(p.name for p in pretrained.iterdir()) == [
+        "srcnn_955_x2.ckpt", "srcnn_955_x2.json", "srcnn_955_x2.yaml", "srcnn_955_x2_curves.png",
+        "srcnn_955_x2_train_log.jsonl"]
+    head = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    summary = json.loads((pretrained / "srcnn_955_x2.json").read_text())
+    assert len(summary["commit"]) == 1 and summary["commit"][0].split("+")[0] == head.stdout.strip()
+    args = _table_args(tmp_path, datasets_dir, pretrained)
+    proc = run("scripts/make_results.py", "--evaluate", *args)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads((tmp_path / "results" / "srcnn_955_x2_Set14.json").read_text())
+    lines = (tmp_path / "README.md").read_text().splitlines()
+    assert f"| Set14 | this repo, 9-5-5, 291 images | **{result['psnr']:.2f} / {result['ssim']:.4f}** | " \
+           "not trained yet | not trained yet |" in lines
+    assert "| BSDS200 | this repo, 9-5-5, 291 images | training data | not trained yet | not trained yet |" in lines
+    assert any(line.startswith("| ×2 | `pretrained/srcnn_955_x2.ckpt` | 10 |") for line in lines)
+    assert "![x2 955 comparison](pretrained/srcnn_955_x2_comparison.png)" in lines
+    assert "| BSDS200 | 本仓库, 9-5-5, 291 张图像 | 训练数据 | 尚未训练 | 尚未训练 |" in \
+        (tmp_path / "README_CN.md").read_text().splitlines()
+
+
 PAPER_915 = {2: (36.34, 32.18), 3: (32.39, 29.00), 4: (30.09, 27.20)}  # Set5, Set14 (TPAMI 2016, 91 images)
 
 
@@ -145,3 +186,19 @@ def test_shipped_checkpoint_is_the_default_and_reaches_the_paper(scale, datasets
         scores.append(result["psnr"])
     for score, paper in zip(scores, PAPER_915[scale]):
         assert score >= paper - 0.02, (scale, scores)
+
+
+def test_pretrained_family_picks_the_shipped_955_model(datasets_dir, tmp_path):
+    """--pretrained_family=9-5-5 without --checkpoint_path uses pretrained/srcnn_955_x2.ckpt (a 9-5-5 network),
+    or says that it is not shipped."""
+    shipped = REPO_ROOT / "pretrained" / "srcnn_955_x2.ckpt"
+    out = tmp_path / "Set5.json"
+    proc = run("eval.py", f"--data_path={datasets_dir / 'Set5'}", "--pretrained_family=9-5-5", f"--output_json={out}")
+    if not shipped.exists():
+        assert proc.returncode == 2
+        assert proc.stderr.strip() == (f"error: no checkpoint: give --checkpoint_path=FILE.ckpt (no shipped "
+                                       f"{shipped} either)")
+        return
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["checkpoint"] == str(shipped) and result["arch"] == "9-5-5"

@@ -68,7 +68,8 @@ BAD_ARGUMENTS = [
     ("run_infer_310.sh", ["{model}", "{data}", "{data}/out", "9"], ["DEVICE_ID", "'9'"]),
     ("run_infer_310.sh", ["{model}", "{data}", "{data}/out", "0", "512"], ["IMAGE_HEIGHT and IMAGE_WIDTH"]),
     ("run_infer_310.sh", ["{model}", "{data}", "{data}/out", "0", "512", "0"], ["IMAGE_WIDTH", "'0'"]),
-    ("run_infer_310.sh", ["{data}/none.mindir", "{data}", "{data}/out"], ["MINDIR_PATH", "none.mindir"]),
+    ("run_infer_310.sh", ["{data}/none.mindir", "{data}", "{data}/out"], ["MODEL_PATH", "none.mindir"]),
+    ("run_infer_310.sh", ["{model}", "{data}", "{data}/out"], ["MODEL_PATH", "model.bin", ".onnx", ".mindir"]),
 ]
 
 

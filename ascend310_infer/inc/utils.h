@@ -20,6 +20,9 @@ struct Options {
   std::string result_path = "./result_Files";
   DeviceKind device = DeviceKind::kAscend;
   uint32_t device_id = 0;
+  bool has_input_shape = false;  // --input_shape=H,W given
+  int64_t input_height = 0;
+  int64_t input_width = 0;
   bool help = false;
 };
 
@@ -41,6 +44,9 @@ bool WriteBinaryFile(const std::string &path, const void *data, size_t size, std
 
 /// Creates dir and its parents when missing; fails if it exists as a non-directory.
 bool MakeDirs(const std::string &dir, std::string *error);
+
+/// Fails (with a one-line *error) unless a file can be created in the folder dir.
+bool CheckWritable(const std::string &dir, std::string *error);
 
 bool IsRegularFile(const std::string &path);
 bool IsDirectory(const std::string &path);

@@ -1,16 +1,20 @@
 /**
- * SRCNN MINDIR inference harness (Ascend 310 / CPU) on the MindSpore Lite C++ API.
+ * SRCNN inference harness (Ascend 310 / CPU) on the MindSpore Lite C++ API.
  *
- * For every *.bin file of --input_path (sorted by name) it copies the file into
- * model input 0, runs Model::Predict and writes output 0 to
- * <result_path>/<stem>_0.bin, then prints the average Predict latency.
- * Any failure ends the program with a one-line "error: ..." on stderr and a
- * non-zero exit status.
+ * It loads a MINDIR model the Lite runtime reads (on CPU: export.py's ONNX model converted by
+ * scripts/convert_for_lite.py) whose input 0 is float32 [1,1,H,W] (a dynamic H, W or N is resized to
+ * --input_shape), and for every *.bin file of --input_path (sorted by name) copies the file into input
+ * 0, runs Model::Predict and writes output 0 to <result_path>/<stem>_0.bin, then prints the average
+ * Predict latency. Its first stdout line names the program, the Lite version and the model, so a log
+ * shows that this harness ran. Any failure ends the program with a one-line "error: ..." on stderr and
+ * a non-zero exit status.
  */
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <unistd.h>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -99,7 +103,7 @@ int Run(const Options &opts) {
   if (files.empty()) {
     return Fail("no .bin files in " + opts.input_path);
   }
-  if (!srcnn_infer::MakeDirs(opts.result_path, &error)) {
+  if (!srcnn_infer::MakeDirs(opts.result_path, &error) || !srcnn_infer::CheckWritable(opts.result_path, &error)) {
     return Fail(error);
   }
 
@@ -110,15 +114,53 @@ int Run(const Options &opts) {
     if (opts.device == DeviceKind::kAscend) {
       where += " device " + std::to_string(opts.device_id);
     }
-    return Fail("cannot build model " + opts.mindir_path + " on " + where + ": " + StatusText(build_status));
+    return Fail("cannot build model " + opts.mindir_path + " on " + where +
+                " (not a model this MindSpore Lite runtime reads: truncated, not a MINDIR, or a MINDIR of "
+                "another MindSpore version; on CPU convert export.py's ONNX model with "
+                "scripts/convert_for_lite.py): " + StatusText(build_status));
   }
 
   std::vector<mindspore::MSTensor> inputs = model.GetInputs();
-  if (inputs.empty()) {
-    return Fail("model " + opts.mindir_path + " has no inputs");
+  if (inputs.size() != 1) {
+    return Fail("model " + opts.mindir_path + " has " + std::to_string(inputs.size()) +
+                " inputs, expected one float32 [1,1,H,W] input");
+  }
+  std::vector<int64_t> shape = inputs[0].Shape();
+  const std::string declared = ShapeText(shape) + " " + DataTypeText(inputs[0].DataType());
+  if (inputs[0].DataType() != mindspore::DataType::kNumberTypeFloat32 || shape.size() != 4 ||
+      (shape[0] != 1 && shape[0] >= 0) || shape[1] != 1) {
+    return Fail("model " + opts.mindir_path + " has input " + declared +
+                ", expected float32 [1,1,H,W] (an SRCNN exported by export.py)");
+  }
+  const bool dynamic = shape[0] < 0 || shape[2] < 0 || shape[3] < 0;
+  if (opts.has_input_shape) {
+    const std::vector<int64_t> wanted = {1, 1, opts.input_height, opts.input_width};
+    for (size_t i = 2; i < 4; ++i) {
+      if (shape[i] >= 0 && shape[i] != wanted[i]) {
+        return Fail("model " + opts.mindir_path + " has the fixed input " + declared + " but --input_shape is " +
+                    std::to_string(opts.input_height) + "," + std::to_string(opts.input_width));
+      }
+    }
+    if (dynamic) {
+      const mindspore::Status resize_status = model.Resize(inputs, {wanted});
+      if (resize_status != mindspore::kSuccess) {
+        return Fail("cannot resize the input of model " + opts.mindir_path + " to " + ShapeText(wanted) + ": " +
+                    StatusText(resize_status));
+      }
+      inputs = model.GetInputs();
+      shape = inputs[0].Shape();
+    }
+  } else if (dynamic) {
+    return Fail("model " + opts.mindir_path + " has the dynamic input " + declared +
+                ": give its size as --input_shape=H,W (the size of the input .bin files)");
   }
   mindspore::MSTensor &input = inputs[0];
   const size_t input_size = input.DataSize();
+  const std::string version = mindspore::Version();
+  std::cout << "ascend310_infer/out/main: MindSpore Lite" << (version.empty() ? "" : " " + version)
+            << " C++ harness, model "
+            << opts.mindir_path << " (input " << declared << "), running " << ShapeText(shape) << " on "
+            << srcnn_infer::DeviceName(opts.device) << ", " << files.size() << " input files" << std::endl;
 
   std::vector<char> data;
   std::vector<mindspore::MSTensor> outputs;
@@ -151,6 +193,11 @@ int Run(const Options &opts) {
     }
 
     mindspore::MSTensor &output = outputs[0];
+    if (output.DataType() != mindspore::DataType::kNumberTypeFloat32 || output.DataSize() != input_size) {
+      return Fail("model " + opts.mindir_path + " returned output " + ShapeText(output.Shape()) + " " +
+                  DataTypeText(output.DataType()) + " for input " + ShapeText(input.Shape()) +
+                  ", expected float32 of the input's shape");
+    }
     const void *out_data = output.MutableData();
     if (out_data == nullptr && output.DataSize() != 0) {
       return Fail("cannot get the data of output 0 for " + file);
@@ -172,6 +219,13 @@ int Run(const Options &opts) {
 }  // namespace
 
 int main(int argc, char **argv) {
+  // Lite logs through glog to stderr, reading GLOG_v when its library loads, before main: unless the
+  // caller set GLOG_v (GLOG_v=2 shows Lite's warnings and errors), start again with Lite's log off so
+  // that a failure is this program's one line.
+  if (std::getenv("GLOG_v") == nullptr && argc > 0) {
+    setenv("GLOG_v", "4", 1);
+    execv("/proc/self/exe", argv);  // returns only on failure: then run with Lite's log on
+  }
   const std::string prog = argc > 0 && argv[0] != nullptr ? argv[0] : "main";
   Options opts;
   std::string error;

@@ -36,17 +36,40 @@ bool ParseDeviceId(const std::string &text, uint32_t *out) {
   return true;
 }
 
+// "H,W" with two positive integers below 2^20.
+bool ParseShape(const std::string &text, int64_t *height, int64_t *width) {
+  const size_t comma = text.find(',');
+  if (comma == std::string::npos) {
+    return false;
+  }
+  const std::string parts[2] = {text.substr(0, comma), text.substr(comma + 1)};
+  int64_t values[2] = {0, 0};
+  for (int i = 0; i < 2; ++i) {
+    if (parts[i].empty() || parts[i].size() > 7 || parts[i].find_first_not_of("0123456789") != std::string::npos) {
+      return false;
+    }
+    values[i] = std::strtoll(parts[i].c_str(), nullptr, 10);
+    if (values[i] <= 0 || values[i] >= (1 << 20)) {
+      return false;
+    }
+  }
+  *height = values[0];
+  *width = values[1];
+  return true;
+}
+
 }  // namespace
 
 std::string Usage(const std::string &prog) {
   std::ostringstream os;
   os << "Usage: " << prog
      << " --mindir_path=FILE --input_path=DIR [--result_path=DIR]"
-        " [--device_type=Ascend|CPU] [--device_id=N]\n"
+        " [--device_type=Ascend|CPU] [--device_id=N] [--input_shape=H,W]\n"
         "\n"
         "Runs a MINDIR model with MindSpore Lite on every *.bin file of DIR (sorted by name).\n"
-        "Each file holds the float32 input tensor of one image and must have exactly the\n"
-        "byte size of the model input; output 0 is written to RESULT/<name>_0.bin.\n"
+        "The model's input 0 must be float32 [1,1,H,W]. Each file holds the input tensor of\n"
+        "one image and must have exactly the byte size of the model input; output 0 is\n"
+        "written to RESULT/<name>_0.bin.\n"
         "\n"
         "  --mindir_path=FILE   MINDIR model to run (required)\n"
         "  --input_path=DIR     folder of input .bin files (required)\n"
@@ -54,13 +77,15 @@ std::string Usage(const std::string &prog) {
         "                       (default ./result_Files)\n"
         "  --device_type=TYPE   Ascend or CPU (default Ascend)\n"
         "  --device_id=N        Ascend device id (default 0)\n"
+        "  --input_shape=H,W    input size for a model with a dynamic input (required then;\n"
+        "                       with a fixed input it must match)\n"
         "  --help               print this help and exit\n";
   return os.str();
 }
 
 bool ParseArgs(int argc, const char *const argv[], Options *opts, std::string *error) {
   static const char *const kValueFlags[] = {"mindir_path", "input_path", "result_path", "device_type",
-                                            "device_id"};
+                                            "device_id", "input_shape"};
   bool seen_mindir = false;
   bool seen_input = false;
   for (int i = 1; i < argc; ++i) {
@@ -120,6 +145,12 @@ bool ParseArgs(int argc, const char *const argv[], Options *opts, std::string *e
         *error = "--device_type must be Ascend or CPU, got '" + value + "'";
         return false;
       }
+    } else if (name == "input_shape") {
+      if (!ParseShape(value, &opts->input_height, &opts->input_width)) {
+        *error = "--input_shape must be H,W with two positive integers, got '" + value + "'";
+        return false;
+      }
+      opts->has_input_shape = true;
     } else if (name == "device_id") {
       if (!ParseDeviceId(value, &opts->device_id)) {
         *error = "--device_id must be a non-negative integer, got '" + value + "'";
@@ -216,6 +247,19 @@ bool MakeDirs(const std::string &dir, std::string *error) {
     *error = "result path " + dir + " exists and is not a folder";
     return false;
   }
+  return true;
+}
+
+bool CheckWritable(const std::string &dir, std::string *error) {
+  // Try it: access() says yes to root on a read-only mount, and a late failure would leave half the outputs.
+  const std::string probe = JoinPath(dir, ".main_write_check");
+  FILE *file = std::fopen(probe.c_str(), "wb");
+  if (file == nullptr) {
+    *error = "result folder " + dir + " is not writable: " + ErrnoText();
+    return false;
+  }
+  std::fclose(file);
+  std::remove(probe.c_str());
   return true;
 }
 

@@ -261,8 +261,8 @@ def validate(cfg):
     return cfg
 
 
-_CHECKPOINT_KEYS = ("checkpoint_path", "arch", "n1", "n2", "padding", "scale", "override_checkpoint",
-                    "device_target", "device_id")
+_CHECKPOINT_KEYS = ("checkpoint_path", "pretrained_family", "arch", "n1", "n2", "padding", "scale",
+                    "override_checkpoint", "device_target", "device_id")
 # The config keys each entry script uses: the only ones its command line accepts and its --help lists. A
 # --config_path file may hold any key (recipes are shared between scripts); its values are still checked.
 SCRIPT_KEYS = {

@@ -1,7 +1,17 @@
-"""ModelArts support: copy data from OBS before a run and outputs back after it, with moxing.
+"""ModelArts support: where the data comes from and where the outputs go.
 
-Everything is a no-op unless ``cfg.enable_modelarts`` is true. moxing is imported only when needed and
-MindSpore is never imported here.
+Everything is a no-op unless ``cfg.enable_modelarts`` is true. Then ``data_url``, ``train_url`` and
+``checkpoint_url`` are either
+- local paths, as today's ModelArts training jobs pass them (the job downloads its inputs to a local folder and
+  uploads its output folder itself): they are used directly, nothing is copied: ``data_url`` becomes
+  ``data_path`` and ``train_url`` becomes ``output_path``;
+- or ``obs://bucket/path`` URLs, copied from OBS before the run and back after it: with moxing when the
+  ModelArts SDK is installed (older ModelArts images), else with the OBS SDK (``pip install esdk-obs-python``,
+  ``from obs import ObsClient``) configured by the environment variables OBS_ENDPOINT (e.g.
+  https://obs.cn-north-4.myhuaweicloud.com), OBS_ACCESS_KEY_ID, OBS_SECRET_ACCESS_KEY and optionally
+  OBS_SECURITY_TOKEN (temporary credentials), OBS_SIGNATURE (obs, v2 or v4) and OBS_PATH_STYLE=true;
+  with neither, a one-line error says what to install.
+Neither moxing, the OBS SDK nor MindSpore is imported unless needed.
 """
 import functools
 import os
@@ -11,52 +21,153 @@ from src.errors import UserError
 from src.model_utils.device_adapter import get_device_id, get_device_num, get_job_id
 
 _sync_count = 0
+OBS_PREFIX = "obs://"
+OBS_SETTINGS = ("OBS_ENDPOINT", "OBS_ACCESS_KEY_ID", "OBS_SECRET_ACCESS_KEY")
+NO_CLIENT = ("obs:// URLs need the 'moxing' package (ModelArts images ship it) or the OBS SDK: pip install "
+             "esdk-obs-python, with OBS_ENDPOINT, OBS_ACCESS_KEY_ID and OBS_SECRET_ACCESS_KEY set")
+
+
+def is_obs(url):
+    return str(url).startswith(OBS_PREFIX)
 
 
 def _moxing():
+    """The moxing module, or None when the ModelArts SDK is not installed. UserError if a module of that name is
+    installed but is not the SDK (no moxing.file.copy_parallel): a package of the same name exists on the public
+    package index, and copying data "with" it would run its code."""
     try:
         import moxing  # pylint: disable=import-outside-toplevel
     except ImportError:
-        raise UserError("enable_modelarts=True needs the 'moxing' package (ModelArts images ship it); "
-                        "it is not installed") from None
+        return None
     if not callable(getattr(getattr(moxing, "file", None), "copy_parallel", None)):
-        # a package of the same name exists on the public index: copying "data" with it would run its code
         raise UserError(f"enable_modelarts=True: the installed 'moxing' ({getattr(moxing, '__file__', None)}) is not "
                         "the ModelArts SDK (it has no moxing.file.copy_parallel); remove it and use a ModelArts image")
     return moxing
 
 
+def _split(url):
+    """obs://bucket/key/prefix -> (bucket, 'key/prefix')."""
+    bucket, _, key = url[len(OBS_PREFIX):].partition("/")
+    if not bucket:
+        raise UserError(f"{url!r} names no bucket: OBS URLs look like obs://bucket/folder")
+    return bucket, key.strip("/")
+
+
+class ObsCopier:
+    """Copies folders between OBS and local disk with esdk-obs-python's ObsClient."""
+
+    def __init__(self, client):
+        self.client = client
+
+    @classmethod
+    def from_environment(cls):
+        try:
+            from obs import ObsClient  # pylint: disable=import-outside-toplevel
+        except ImportError:
+            return None
+        missing = [name for name in OBS_SETTINGS if not os.environ.get(name, "").strip()]
+        if missing:
+            raise UserError(f"obs:// URLs without moxing are copied with esdk-obs-python, which needs the "
+                            f"environment variable(s) {', '.join(missing)} (endpoint and access keys)")
+        options = {"access_key_id": os.environ["OBS_ACCESS_KEY_ID"],
+                   "secret_access_key": os.environ["OBS_SECRET_ACCESS_KEY"], "server": os.environ["OBS_ENDPOINT"]}
+        if os.environ.get("OBS_SECURITY_TOKEN"):
+            options["security_token"] = os.environ["OBS_SECURITY_TOKEN"]
+        if os.environ.get("OBS_SIGNATURE"):
+            options["signature"] = os.environ["OBS_SIGNATURE"]
+        if os.environ.get("OBS_PATH_STYLE", "").lower() in ("1", "true", "yes"):
+            options["path_style"] = True
+        return cls(ObsClient(**options))
+
+    def _check(self, response, what):
+        if response.status >= 300:
+            raise UserError(f"OBS {what} failed: {response.status} {response.errorCode or ''} "
+                            f"{response.errorMessage or ''}".strip())
+        return response
+
+    def _keys(self, bucket, prefix):
+        keys, marker = [], None
+        while True:
+            response = self._check(self.client.listObjects(bucket, prefix=prefix, marker=marker, max_keys=1000),
+                                   f"listing obs://{bucket}/{prefix}")
+            keys += [item.key for item in response.body.contents]
+            if not response.body.is_truncated:
+                return keys
+            marker = response.body.next_marker or keys[-1]
+
+    def download(self, url, folder):
+        """Every object under the prefix ``url`` into ``folder`` (relative names kept)."""
+        bucket, prefix = _split(url)
+        base = f"{prefix}/" if prefix else ""
+        keys = [key for key in self._keys(bucket, base) if not key.endswith("/")]
+        if not keys:
+            raise UserError(f"{url} holds no object: check the bucket and the folder")
+        for key in keys:
+            target = os.path.join(folder, *key[len(base):].split("/"))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            self._check(self.client.getObject(bucket, key, downloadPath=target), f"download of obs://{bucket}/{key}")
+        return len(keys)
+
+    def upload(self, folder, url):
+        """Every file under ``folder`` to the prefix ``url``."""
+        bucket, prefix = _split(url)
+        count = 0
+        for root, _, files in os.walk(folder):
+            for name in sorted(files):
+                path = os.path.join(root, name)
+                key = "/".join(filter(None, [prefix, os.path.relpath(path, folder).replace(os.sep, "/")]))
+                self._check(self.client.putFile(bucket, key, path), f"upload of {path} to obs://{bucket}/{key}")
+                count += 1
+        return count
+
+
+def _copy(from_path, to_path):
+    """One copy between OBS and local disk, with moxing if installed, else esdk-obs-python."""
+    mox = _moxing()
+    if mox is not None:
+        mox.file.copy_parallel(from_path, to_path)
+        return
+    copier = ObsCopier.from_environment()
+    if copier is None:
+        raise UserError(NO_CLIENT)
+    if is_obs(from_path):
+        copier.download(from_path, to_path)
+    else:
+        copier.upload(from_path, to_path)
+
+
 def _local_side(from_path, to_path):
-    """The local folder of a copy (the marker files of sync_data live there, not at a fixed /tmp path)."""
-    local = to_path if not str(to_path).startswith(("obs://", "s3://")) else from_path
+    """The local folder of a copy: sync_data's marker files live there (shared by the node's devices, private
+    to the job), never at a predictable shared path such as a fixed name in /tmp."""
+    local = from_path if is_obs(to_path) else to_path
     return local if os.path.isdir(local) or not os.path.splitext(local)[1] else os.path.dirname(local) or "."
 
 
 def sync_data(from_path, to_path, lock_dir=None):
-    """Copy ``from_path`` to ``to_path`` (OBS or local) with moxing.file.copy_parallel.
+    """Copy ``from_path`` to ``to_path`` (one of them an obs:// URL).
 
     With several devices, only the first device of each node (at most 8 per node) copies; the others wait
-    for the marker file it writes when done, as in the model zoo. The marker lives in ``lock_dir``, by default
-    the local side of the copy (shared by the node's devices, private to the job), never a predictable shared
-    path such as /tmp. Calls must happen in the same order on every rank (each call gets the next marker)."""
+    for the marker file it writes when done, as in the model zoo; the marker lives in ``lock_dir``, by default
+    the local side of the copy (_local_side). Calls must happen in the same order on every rank (each call
+    gets the next marker)."""
     global _sync_count  # pylint: disable=global-statement
-    mox = _moxing()
     device_num = get_device_num()
     lock_dir = lock_dir or _local_side(from_path, to_path)
     if device_num > 1:
         os.makedirs(lock_dir, exist_ok=True)
     lock = os.path.join(lock_dir, f"srcnn_sync_{get_job_id()}_{_sync_count}.lock")
     _sync_count += 1
+    start = time.time()
     if device_num <= 1:
-        mox.file.copy_parallel(from_path, to_path)
+        _copy(from_path, to_path)
     elif get_device_id() % min(device_num, 8) == 0 and not os.path.exists(lock):
-        mox.file.copy_parallel(from_path, to_path)
+        _copy(from_path, to_path)
         with open(lock, "w", encoding="utf-8"):
             pass
     else:
         while not os.path.exists(lock):
             time.sleep(1)
-    print(f"synced {from_path} -> {to_path}", flush=True)
+    print(f"synced {from_path} -> {to_path} in {time.time() - start:.1f} s", flush=True)
 
 
 def _folder_of(path):
@@ -64,18 +175,40 @@ def _folder_of(path):
     return (os.path.dirname(path) or ".") if os.path.splitext(os.path.basename(path))[1] else path
 
 
+def _inside(path, folder):
+    path, folder = os.path.abspath(path), os.path.abspath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def modelarts_paths(cfg):
+    """``cfg`` with local data_url / train_url in place of data_path / output_path (today's jobs pass local
+    paths: used directly, no copy). Unchanged off ModelArts or for obs:// URLs."""
+    if not getattr(cfg, "enable_modelarts", False):
+        return cfg
+    changes = {}
+    data_url, train_url = getattr(cfg, "data_url", ""), getattr(cfg, "train_url", "")
+    if data_url and not is_obs(data_url) and "data_path" in cfg.to_dict():
+        if not cfg.data_path:
+            changes["data_path"] = data_url
+        elif not _inside(cfg.data_path, data_url):
+            raise UserError(f"data_url {data_url} is a local folder, used directly, but data_path {cfg.data_path} "
+                            "is not inside it: leave data_path empty or name a file inside data_url")
+    if train_url and not is_obs(train_url) and "output_path" in cfg.to_dict():
+        changes["output_path"] = train_url  # the job uploads this folder itself
+    return cfg.replace(**changes) if changes else cfg
+
+
 def modelarts_pre_process(cfg):
-    """Before work: data_url -> data_path and checkpoint_url -> folder of checkpoint_path (else of
+    """Before work: obs:// data_url -> data_path and checkpoint_url -> folder of checkpoint_path (else of
     pre_trained_path); create output_path."""
     if not getattr(cfg, "enable_modelarts", False):
         return
-    _moxing()
-    if getattr(cfg, "data_url", ""):
+    if is_obs(getattr(cfg, "data_url", "")):
         if not cfg.data_path:
-            raise UserError("enable_modelarts=True with data_url needs data_path, the local folder to copy the "
-                            "data to (e.g. --data_path=/cache/data)")
+            raise UserError("enable_modelarts=True with an obs:// data_url needs data_path, the local folder to "
+                            "copy the data to (e.g. --data_path=/cache/data)")
         sync_data(cfg.data_url, _folder_of(cfg.data_path))
-    if getattr(cfg, "checkpoint_url", ""):
+    if is_obs(getattr(cfg, "checkpoint_url", "")):
         target = getattr(cfg, "checkpoint_path", "") or getattr(cfg, "pre_trained_path", "")
         if not target:
             raise UserError("checkpoint_url is set but checkpoint_path is empty; set it to the local checkpoint "
@@ -85,9 +218,19 @@ def modelarts_pre_process(cfg):
 
 
 def modelarts_post_process(cfg):
-    """After work: output_path -> train_url."""
-    if getattr(cfg, "enable_modelarts", False) and getattr(cfg, "train_url", ""):
+    """After work: output_path -> an obs:// train_url (a local train_url is output_path itself)."""
+    if getattr(cfg, "enable_modelarts", False) and is_obs(getattr(cfg, "train_url", "")):
         sync_data(cfg.output_path, cfg.train_url)
+
+
+def check_obs_client(cfg):
+    """Stop at once, before any work, when obs:// URLs are given but no client can copy them."""
+    if not getattr(cfg, "enable_modelarts", False):
+        return
+    mox = _moxing()  # an installed 'moxing' that is not the ModelArts SDK stops here, whatever the URLs
+    urls = [getattr(cfg, key, "") for key in ("data_url", "train_url", "checkpoint_url")]
+    if any(is_obs(url) for url in urls) and mox is None and ObsCopier.from_environment() is None:
+        raise UserError(NO_CLIENT)
 
 
 def moxing_wrapper(cfg, pre_process=None, post_process=None):
@@ -97,6 +240,7 @@ def moxing_wrapper(cfg, pre_process=None, post_process=None):
         @functools.wraps(run)
         def wrapped(*args, **kwargs):
             on_modelarts = getattr(cfg, "enable_modelarts", False)
+            check_obs_client(cfg)
             modelarts_pre_process(cfg)
             if on_modelarts and pre_process:
                 pre_process()
