@@ -38,8 +38,8 @@ import numpy as np  # noqa: E402
 
 from src.checks import check_output_folder, check_outputs_spare_inputs  # noqa: E402
 from src.errors import Terminated, UserError, run_cli, unblock_signals  # noqa: E402
-from src.file_io import (make_owned_temp_dir, release_temp_dir, remove_stale_temp_dirs,  # noqa: E402
-                         temp_dir_is_mine, temp_dir_owner_alive)
+from src.file_io import (DISK_FULL, disk_full, free_bytes, make_owned_temp_dir, release_temp_dir,  # noqa: E402
+                         remove_stale_temp_dirs, temp_dir_is_mine, temp_dir_owner_alive)
 from src.image_io import ImageReadError, holdout_names, list_images, read_image, split_holdout  # noqa: E402
 from src.matlab_functions import imresize  # noqa: E402
 from src.progress import progress  # noqa: E402
@@ -352,7 +352,7 @@ def build_dataset(src_folder, output_folder, scale=2, patch_size=33, stride=14, 
     except BaseException:
         release_temp_dir(temp_folder)
         raise
-    pool = None
+    pool, chunks = None, None
     try:
         workers = max(1, min(int(num_workers), len(paths)))
         context = _pool_context()
@@ -404,7 +404,7 @@ def build_dataset(src_folder, output_folder, scale=2, patch_size=33, stride=14, 
         _write_json_atomic(Path(f"{temp_file}.json"), meta)
         with _signals_deferred():  # the three files are replaced together (a Ctrl-C here acts after them)
             _switch_in(temp_folder, final)
-    except BaseException:
+    except BaseException as err:
         if pool is not None:
             pool.terminate()
             pool.join()
@@ -412,6 +412,11 @@ def build_dataset(src_folder, output_folder, scale=2, patch_size=33, stride=14, 
         if created_folder:
             with contextlib.suppress(OSError):
                 output_folder.rmdir()  # only if empty: the folder this run made for its output
+        # MindSpore's FileWriter reports a full disk as a RuntimeError ("Failed to write data ...")
+        if isinstance(err, (OSError, RuntimeError)) and (getattr(err, "errno", None) in DISK_FULL
+                                                         or free_bytes(output_folder) < (1 << 20)):
+            written = 2 * 4 * patch_size * patch_size * (chunks.written + chunks.pending) if chunks else 0
+            raise disk_full(final, "MindRecord", f"more than {written}" if written else None) from None
         raise
     finally:
         release_temp_dir(temp_folder)

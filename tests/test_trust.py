@@ -539,6 +539,11 @@ def test_full_disk_is_one_line_and_keeps_earlier_checkpoints(inputs, small_disk)
     export = run(["export.py", f"--checkpoint_path={inputs['ok']}", f"--file_name={small_disk / 'm'}"])
     assert re.fullmatch(rf"cannot write model {small_disk / 'm.mindir'}: no space left on its file system \(\d+ "
                         r"bytes free, about \d+ bytes needed\); free some space and run again", error_line(export))
+    mindrecord = run(["src/create_dataset.py", f"--src_folder={inputs['crops']}", f"--output_folder={small_disk}",
+                      "--patch_size=21", "--stride=10", "--num_workers=1"])
+    assert re.fullmatch(rf"cannot write MindRecord {small_disk}/srcnn_x2_p21_s10\.mindrecord: no space left on its "
+                        r"file system \(\d+ bytes free(, more than \d+ bytes needed)?\); free some space and run again",
+                        error_line(mindrecord))
     left = sorted(p.name for p in small_disk.iterdir())
     assert left == ["filler", "run"], left
 
