@@ -123,3 +123,37 @@ def assert_training_matches_conv2d(cls, arch, padding, n1, n2, shapes, weight_se
             assert g_plain.shape == g_fast.shape and rel_err(g_plain, g_fast) <= 1e-5, (name, shape)
         out_shapes.append(out_plain.shape)
     return out_shapes
+
+
+def one_line_error(proc, *needles):
+    """The run failed with exactly one stderr line, ``error: ...``, containing every needle."""
+    assert proc.returncode != 0, proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def run_entry(args, env=None, check=True, cwd=REPO_ROOT, timeout=900):
+    """Run an entry point of the repository (``.py`` with this interpreter, ``.sh`` with bash); with ``check``,
+    assert it exited 0 and show the end of its output otherwise."""
+    import subprocess
+
+    args = [str(a) for a in args]
+    if args[0].endswith(".py"):
+        args = [sys.executable] + args
+    elif args[0].endswith(".sh"):
+        args = ["bash"] + args
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    if check:
+        assert proc.returncode == 0, f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n" \
+                                     f"{proc.stderr[-3000:]}"
+    return proc
+
+
+def read_json(path):
+    import json
+
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)

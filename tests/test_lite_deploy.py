@@ -7,15 +7,14 @@ checkpoints and for a 9-5-5 network converted from a MAT-file written here, with
 models, and the log shows the C++ harness ran. Then the harness's own checks, calling the binary directly.
 The wheel, the converter venv and the pip downloads are cached in ~/.cache/srcnn between runs.
 """
-import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.conftest import one_line_error, read_json, run_entry
 from tests.test_convert_official_weights import write_mat
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,21 +25,7 @@ TIMEOUT = 900
 
 
 def run(args, env=None, check=True, cwd=REPO, timeout=TIMEOUT):
-    args = [str(a) for a in args]
-    if args[0].endswith(".py"):
-        args = [sys.executable] + args
-    elif args[0].endswith(".sh"):
-        args = ["bash"] + args
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
-    if check:
-        assert proc.returncode == 0, f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n" \
-                                     f"{proc.stderr[-3000:]}"
-    return proc
-
-
-def read_json(path):
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+    return run_entry(args, env, check, cwd, timeout)
 
 
 @pytest.fixture(scope="module")
@@ -183,15 +168,6 @@ def lite_models(converter_python, work):
 def call(*args):
     env = {k: v for k, v in os.environ.items() if k != "GLOG_v"}  # the harness's default: Lite's log off
     return run([HARNESS, *args, "--device_type=CPU"], env=env, check=False, timeout=120)
-
-
-def one_line_error(proc, *needles):
-    assert proc.returncode != 0, proc.stdout
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture()
