@@ -125,9 +125,10 @@ def test_unused_venvs_are_deleted_and_venvs_in_use_are_kept(tmp_path):
         (venv / "bin").mkdir(parents=True)
     (tmp_path / "other").mkdir()
     # another run using `busy`: a real process holding the shared lock, as plain_venv() does
-    with subprocess.Popen([sys.executable, "-I", "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a'); "
-                           "fcntl.flock(f, fcntl.LOCK_SH); print('locked', flush=True); time.sleep(60)",
-                           str(in_use_lock(busy))], stdout=subprocess.PIPE, text=True) as holder:
+    hold = ("import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_SH); "
+            "print('locked', flush=True); time.sleep(60)")
+    with subprocess.Popen([sys.executable, "-I", "-c", hold, str(in_use_lock(busy))], stdout=subprocess.PIPE,
+                          text=True) as holder:
         try:
             assert holder.stdout.readline() == "locked\n"
             delete_unused_venvs(tmp_path, keep=keep)
