@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import held_flock
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INFER_DIR = REPO_ROOT / "ascend310_infer"
 BUILD_SH = INFER_DIR / "build.sh"
@@ -104,18 +106,16 @@ def test_fetch_waits_for_another_run_on_the_same_cache(tmp_path):
     (dest / "mindspore_lite" / "include" / "api" / "model.h").write_text("// made by the other run\n")
     (dest / "mindspore_lite" / "lib").mkdir()
     (dest / ".mindspore_lite-2.0.0.done").write_text("2.0.0\n")
-    hold = ("import fcntl, sys; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
-            "print('locked', flush=True); sys.stdin.readline()")
     env = dict(os.environ, MS_LITE_VERSION="2.0.0")
-    with subprocess.Popen([sys.executable, "-I", "-c", hold, str(dest / ".lock")], stdin=subprocess.PIPE,
-                          stdout=subprocess.PIPE, text=True) as holder:
-        assert holder.stdout.readline() == "locked\n"
-        with subprocess.Popen(["bash", str(FETCH_SH), str(dest)], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) as fetch:
-            assert fetch.stderr.readline().startswith(f"waiting for another fetch_mindspore_lite.sh working in {dest}")
+    with held_flock(dest / ".lock") as other_run:
+        fetch = subprocess.Popen(["bash", str(FETCH_SH), str(dest)], env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        try:
+            first = fetch.stderr.readline()
+            assert first.startswith(f"waiting for another fetch_mindspore_lite.sh working in {dest}"), first
             assert fetch.poll() is None  # still waiting
-            holder.stdin.write("done\n")  # the other run ends, its lock with it
-            holder.stdin.flush()
+        finally:
+            other_run.release()
             out, err = fetch.communicate(timeout=RUN_TIMEOUT)
     assert fetch.returncode == 0, err
     assert out == f"{dest / 'mindspore_lite'}\n" and "already present" in err

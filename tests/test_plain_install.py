@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import held_flock
+
 REPO = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("SRCNN_CACHE", Path.home() / ".cache" / "srcnn"))
 VENV_PREFIX = "venv-requirements-"
@@ -124,17 +126,9 @@ def test_unused_venvs_are_deleted_and_venvs_in_use_are_kept(tmp_path):
     for venv in (old, busy, keep):
         (venv / "bin").mkdir(parents=True)
     (tmp_path / "other").mkdir()
-    # another run using `busy`: a real process holding the shared lock, as plain_venv() does
-    hold = ("import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_SH); "
-            "print('locked', flush=True); time.sleep(60)")
-    with subprocess.Popen([sys.executable, "-I", "-c", hold, str(in_use_lock(busy))], stdout=subprocess.PIPE,
-                          text=True) as holder:
-        try:
-            assert holder.stdout.readline() == "locked\n"
-            delete_unused_venvs(tmp_path, keep=keep)
-            assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-                [busy.name, in_use_lock(busy).name, keep.name, "other"])
-        finally:
-            holder.kill()
+    with held_flock(in_use_lock(busy), shared=True):  # another run using `busy`, as plain_venv() does
+        delete_unused_venvs(tmp_path, keep=keep)
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            [busy.name, in_use_lock(busy).name, keep.name, "other"])
     delete_unused_venvs(tmp_path, keep=keep)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([keep.name, "other"])
