@@ -157,3 +157,28 @@ def read_json(path):
 
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
+
+
+class held_flock:
+    """Another process holding a flock on ``path`` (exclusive, or ``shared``) from entry until exit: what a
+    concurrent run of the repository's scripts or tests does to a cache it is using."""
+
+    def __init__(self, path, shared=False):
+        self.path, self.mode = str(path), "LOCK_SH" if shared else "LOCK_EX"
+
+    def __enter__(self):
+        import subprocess
+
+        hold = (f"import fcntl, sys; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.{self.mode}); "
+                "print('locked', flush=True); sys.stdin.readline()")
+        self.proc = subprocess.Popen([sys.executable, "-I", "-c", hold, self.path], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout.readline() == "locked\n"
+        return self
+
+    def release(self):
+        if self.proc.returncode is None:
+            self.proc.communicate("done\n", timeout=60)  # it ends, its lock with it
+
+    def __exit__(self, *exc):
+        self.release()
