@@ -64,6 +64,11 @@ def save_near_identity_checkpoint(path, scale=2):
     return path
 
 
+# The fused kernel's algorithms for the 5x5 hidden layer (SRCNN_CPU_ALGO) and their float32 tolerance against
+# nn.Conv2d: the direct sums round like nn.Conv2d's; Winograd's transforms add ~3e-6 relative error.
+ALGO_TOLERANCE = {"direct": 1e-5, "winograd": 1e-4}
+
+
 def randomize(net, seed, std=0.2):
     """Random normal weights for every trainable Parameter of ``net`` (seeded)."""
     import numpy as np
@@ -96,10 +101,11 @@ def loss_and_grads(net, x, target):
     return out.asnumpy(), [g.asnumpy() for g in grads]
 
 
-def assert_training_matches_conv2d(cls, arch, padding, n1, n2, shapes, weight_seed, input_seed, std=0.2):
+def assert_training_matches_conv2d(cls, arch, padding, n1, n2, shapes, weight_seed, input_seed, std=0.2,
+                                   tolerance=1e-5):
     """A CPU training formulation ``cls`` against nn.Conv2d with the same random weights: for each input
-    shape, the outputs and the six gradients (shapes equal, relative error <= 1e-5). Returns the outputs'
-    shapes."""
+    shape, the outputs and the six gradients (shapes equal, relative error <= tolerance). Returns the
+    outputs' shapes."""
     import numpy as np
 
     import mindspore as ms
@@ -118,8 +124,8 @@ def assert_training_matches_conv2d(cls, arch, padding, n1, n2, shapes, weight_se
         target = ms.Tensor(rng.random(shape).astype(np.float32))
         out_plain, grads_plain = loss_and_grads(plain, x, target)
         out_fast, grads_fast = loss_and_grads(fast, x, target)
-        assert out_fast.shape == out_plain.shape and rel_err(out_plain, out_fast) <= 1e-5, shape
+        assert out_fast.shape == out_plain.shape and rel_err(out_plain, out_fast) <= tolerance, shape
         for name, g_plain, g_fast in zip(PARAM_NAMES, grads_plain, grads_fast):
-            assert g_plain.shape == g_fast.shape and rel_err(g_plain, g_fast) <= 1e-5, (name, shape)
+            assert g_plain.shape == g_fast.shape and rel_err(g_plain, g_fast) <= tolerance, (name, shape)
         out_shapes.append(out_plain.shape)
     return out_shapes

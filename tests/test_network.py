@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 import src  # noqa: F401
 from src.errors import UserError
-from tests.conftest import assert_training_matches_conv2d, loss_and_grads, randomize, rel_err, requires_compiler
+from tests.conftest import (ALGO_TOLERANCE, assert_training_matches_conv2d, loss_and_grads, randomize, rel_err,
+                            requires_compiler)
 
 ms = pytest.importorskip("mindspore")
 from mindspore import ops  # noqa: E402
@@ -23,18 +24,27 @@ from src.fused_cpu import SRCNNFused  # noqa: E402
 init_context("CPU")
 
 
-FORMULATIONS = [(SRCNNGemm, 16, 8), (SRCNNFused, 16, 8), (SRCNNFused, 40, 24)]
-FORMULATION_CASES = [pytest.param(arch, padding, (cls, n1, n2), id=f"{arch}-{padding}-{cls.__name__}-{n1}-{n2}",
+# (class, n1, n2, the fused kernel's SRCNN_CPU_ALGO); Winograd only changes the 5x5 hidden layer (9-5-5), also
+# at the shipped width 64/32
+FORMULATIONS = [(SRCNNGemm, 16, 8, None), (SRCNNFused, 16, 8, "direct"), (SRCNNFused, 40, 24, "direct")]
+WINOGRAD_FORMULATIONS = [(SRCNNFused, 40, 24, "winograd"), (SRCNNFused, 64, 32, "winograd"),
+                         (SRCNNFused, 64, 32, "direct")]
+FORMULATION_CASES = [pytest.param(arch, padding, (cls, n1, n2, algo),
+                                  id=f"{arch}-{padding}-{cls.__name__}-{n1}-{n2}" + (f"-{algo}" if algo else ""),
                                   marks=requires_compiler if cls is SRCNNFused else ())
-                     for arch, padding, (cls, n1, n2) in itertools.product(ARCHS, PADDINGS, FORMULATIONS)]
+                     for arch, padding, (cls, n1, n2, algo) in
+                     list(itertools.product(ARCHS, PADDINGS, FORMULATIONS)) +
+                     list(itertools.product(["9-5-5"], PADDINGS, WINOGRAD_FORMULATIONS))]
 
 
 @pytest.mark.parametrize("arch,padding,formulation", FORMULATION_CASES)
-def test_cpu_training_formulations_match_conv2d(arch, padding, formulation):
+def test_cpu_training_formulations_match_conv2d(arch, padding, formulation, monkeypatch):
     """Outputs and all six gradients against nn.Conv2d, random inputs and weights, float32."""
-    cls, n1, n2 = formulation
+    cls, n1, n2, algo = formulation
+    if algo:
+        monkeypatch.setenv("SRCNN_CPU_ALGO", algo)
     (out_shape,) = assert_training_matches_conv2d(cls, arch, padding, n1, n2, [(3, 1, 29, 26)], weight_seed=3,
-                                                  input_seed=7)
+                                                  input_seed=7, tolerance=ALGO_TOLERANCE.get(algo, 1e-5))
     expected = (29, 26) if padding != "valid" else (29 - 2 * border(arch), 26 - 2 * border(arch))
     assert out_shape[2:] == expected
 

@@ -187,30 +187,15 @@ void last_row(const float *const *rows, const Layer &l, int width, float *out) {
 // channels (M = V U, U = G w G^T packed once per call), batched over kWinoChunk tiles so they run at the same
 // register-blocked FMA rate as the direct kernels; then Y = A^T M A. The weight gradient is G^T (sum over
 // tiles of V . (A dY A^T)) G. Points 0, +-1, +-2, +-1/2 and infinity: float32 error ~3e-6 relative
-// (benchmarks/README.md); the transforms' zero and unit coefficients are resolved at compile time.
+// (tests/test_fused_cpu.py checks 1e-4 against nn.Conv2d). Chunks of 12 to 48 tiles measured alike.
 constexpr int kWinoM = 4, kWinoT = 8, kWinoTaps = kWinoT * kWinoT, kWinoChunk = 24;
 
-struct WinoBT {  // B^T (8 x 8): the input transform
-  static constexpr int rows = 8, cols = 8;
-  static constexpr float v[8][8] = {{-1, 0, 5.25f, 0, -5.25f, 0, 1, 0},     {0, 1, 1, -4.25f, -4.25f, 1, 1, 0},
-                                    {0, -1, 1, 4.25f, -4.25f, -1, 1, 0},    {0, 0.5f, 0.25f, -2.5f, -1.25f, 2, 1, 0},
-                                    {0, -0.5f, 0.25f, 2.5f, -1.25f, -2, 1, 0}, {0, 2, 4, -2.5f, -5, 0.5f, 1, 0},
-                                    {0, -2, 4, 2.5f, -5, -0.5f, 1, 0},      {0, -1, 0, 5.25f, 0, -5.25f, 0, 1}};
-};
-struct WinoAT {  // A^T (4 x 8): the output transform
-  static constexpr int rows = 4, cols = 8;
-  static constexpr float v[4][8] = {{1, 1, 1, 1, 1, 1, 1, 0},
-                                    {0, 1, -1, 2, -2, 0.5f, -0.5f, 0},
-                                    {0, 1, 1, 4, 4, 0.25f, 0.25f, 0},
-                                    {0, 1, -1, 8, -8, 0.125f, -0.125f, 1}};
-};
-struct WinoA {  // A (8 x 4): the output gradient's transform
-  static constexpr int rows = 8, cols = 4;
-  static constexpr float v[8][4] = {{1, 0, 0, 0},       {1, 1, 1, 1},          {1, -1, 1, -1},
-                                    {1, 2, 4, 8},       {1, -2, 4, -8},        {1, 0.5f, 0.25f, 0.125f},
-                                    {1, -0.5f, 0.25f, -0.125f}, {0, 0, 0, 1}};
-};
-// G (8 x 5), the weight transform, in double (used once per call)
+// B^T (8 x 8, the input transform) = [-1 0 21/4 0 -21/4 0 1 0; 0 1 1 -17/4 -17/4 1 1 0; 0 -1 1 17/4 -17/4 -1 1 0;
+//   0 1/2 1/4 -5/2 -5/4 2 1 0; 0 -1/2 1/4 5/2 -5/4 -2 1 0; 0 2 4 -5/2 -5 1/2 1 0; 0 -2 4 5/2 -5 -1/2 1 0;
+//   0 -1 0 21/4 0 -21/4 0 1], A^T (4 x 8, the output transform) = [1 1 1 1 1 1 1 0; 0 1 -1 2 -2 1/2 -1/2 0;
+//   0 1 1 4 4 1/4 1/4 0; 0 1 -1 8 -8 1/8 -1/8 1]: Cook-Toom at the points above, exact in float32. They are
+// applied factored (even and odd parts share their sums: ~40% fewer operations than their non-zeros), A (the
+// output gradient's transform) being A^T's transpose. G (8 x 5), the weight transform, in double (used once per call)
 constexpr double kWinoG[8][5] = {{-1, 0, 0, 0, 0},
                                  {-20 / 90., -20 / 90., -20 / 90., -20 / 90., -20 / 90.},
                                  {-20 / 90., 20 / 90., -20 / 90., 20 / 90., -20 / 90.},
@@ -220,27 +205,41 @@ constexpr double kWinoG[8][5] = {{-1, 0, 0, 0, 0},
                                  {64 / 90., -32 / 90., 16 / 90., -8 / 90., 4 / 90.},
                                  {0, 0, 0, 0, 1}};
 
-template <class Mat, int I, int S>
-inline void wino_madd(vf &acc, vf x) {
-  constexpr float c = Mat::v[I][S];
-  if constexpr (c == 1.f) acc += x;
-  else if constexpr (c == -1.f) acc -= x;
-  else if constexpr (c != 0.f) acc += c * x;
+inline void wino_bt(const vf *d, int ds, vf *y, int ys) {  // y = B^T d
+  const vf d0 = d[0], d1 = d[ds], d2 = d[2 * ds], d3 = d[3 * ds], d4 = d[4 * ds], d5 = d[5 * ds], d6 = d[6 * ds],
+           d7 = d[7 * ds];
+  const vf e1 = d2 + d6 - 4.25f * d4, o1 = d1 + d5 - 4.25f * d3;
+  const vf e2 = 0.25f * d2 + d6 - 1.25f * d4, o2 = 0.5f * d1 + 2.f * d5 - 2.5f * d3;
+  const vf e3 = 4.f * d2 + d6 - 5.f * d4, o3 = 2.f * d1 + 0.5f * d5 - 2.5f * d3;
+  y[0] = (d6 - d0) + 5.25f * (d2 - d4);
+  y[ys] = e1 + o1;
+  y[2 * ys] = e1 - o1;
+  y[3 * ys] = e2 + o2;
+  y[4 * ys] = e2 - o2;
+  y[5 * ys] = e3 + o3;
+  y[6 * ys] = e3 - o3;
+  y[7 * ys] = (d7 - d1) + 5.25f * (d3 - d5);
 }
-template <class Mat, int I, int... S>
-inline vf wino_dot(const vf *x, int xs, std::integer_sequence<int, S...>) {
-  vf acc{};
-  (wino_madd<Mat, I, S>(acc, x[S * xs]), ...);
-  return acc;
+inline void wino_at(const vf *m, int ms, vf *y, int ys) {  // y = A^T m
+  const vf s12 = m[ms] + m[2 * ms], d12 = m[ms] - m[2 * ms], s34 = m[3 * ms] + m[4 * ms], d34 = m[3 * ms] - m[4 * ms];
+  const vf s56 = m[5 * ms] + m[6 * ms], d56 = m[5 * ms] - m[6 * ms];
+  y[0] = m[0] + s12 + s34 + s56;
+  y[ys] = d12 + 2.f * d34 + 0.5f * d56;
+  y[2 * ys] = s12 + 4.f * s34 + 0.25f * s56;
+  y[3 * ys] = d12 + 8.f * d34 + 0.125f * d56 + m[7 * ms];
 }
-template <class Mat, int... I>
-inline void wino_apply(const vf *x, int xs, vf *y, int ys, std::integer_sequence<int, I...>) {
-  ((y[I * ys] = wino_dot<Mat, I>(x, xs, std::make_integer_sequence<int, Mat::cols>())), ...);
-}
-// y (Mat::rows vectors, ys apart) = Mat x (Mat::cols vectors, xs apart)
-template <class Mat>
-inline void wino_apply(const vf *x, int xs, vf *y, int ys) {
-  wino_apply<Mat>(x, xs, y, ys, std::make_integer_sequence<int, Mat::rows>());
+inline void wino_a(const vf *d, int ds, vf *y, int ys) {  // y = A d
+  const vf d0 = d[0], d1 = d[ds], d2 = d[2 * ds], d3 = d[3 * ds];
+  const vf e1 = d0 + d2, o1 = d1 + d3, e2 = d0 + 4.f * d2, o2 = 2.f * d1 + 8.f * d3, e3 = d0 + 0.25f * d2,
+           o3 = 0.5f * d1 + 0.125f * d3;
+  y[0] = d0;
+  y[ys] = e1 + o1;
+  y[2 * ys] = e1 - o1;
+  y[3 * ys] = e2 + o2;
+  y[4 * ys] = e2 - o2;
+  y[5 * ys] = e3 + o3;
+  y[6 * ys] = e3 - o3;
+  y[7 * ys] = d3;
 }
 
 // A 5x5 layer in the transformed domain: u [64 taps][c_in][c_out] = G w G^T per channel pair.
@@ -277,7 +276,7 @@ struct WinoScratch {
       : v(static_cast<size_t>(kWinoTaps) * kWinoChunk * c_in), m(static_cast<size_t>(kWinoTaps) * kWinoChunk * c_out) {}
 };
 
-// The tiles of a chunk: output origin (y0 + 4 * (tile / tiles_x), 4 * (tile % tiles_x)).
+// The tiles of a chunk: tile i's output origin is (4 * (t / tiles_x), 4 * (t % tiles_x)), t = first + i.
 struct WinoTiles {
   int first, count, tiles_x;
   int y(int i) const { return kWinoM * ((first + i) / tiles_x); }
@@ -298,10 +297,10 @@ void wino_input_transform(InRow in_row, int in_w, int c, const WinoTiles &tiles,
       for (int s = 0; s < kWinoT; s++)
         for (int x = 0; x < kWinoT; x++)
           d[s][x] = rows[s] && x < nx ? load(rows[s] + static_cast<size_t>(x0 + x) * c + c0) : vf{};
-      for (int x = 0; x < kWinoT; x++) wino_apply<WinoBT>(&d[0][x], kWinoT, &t[0][x], kWinoT);
+      for (int x = 0; x < kWinoT; x++) wino_bt(&d[0][x], kWinoT, &t[0][x], kWinoT);
       float *dst = v + static_cast<size_t>(i) * c + c0;
       for (int r = 0; r < kWinoT; r++) {
-        wino_apply<WinoBT>(t[r], 1, o, 1);
+        wino_bt(t[r], 1, o, 1);
         for (int x = 0; x < kWinoT; x++) store(dst + (r * kWinoT + x) * tap_stride, o[x]);
       }
     }
@@ -375,11 +374,11 @@ void wino_output_transform(const WinoLayer &l, const WinoTiles &tiles, const flo
       const float *src = m + static_cast<size_t>(i) * l.c_out + c0;
       for (int a = 0; a < kWinoT; a++)
         for (int b = 0; b < kWinoT; b++) s[a][b] = load(src + (a * kWinoT + b) * tap_stride);
-      for (int b = 0; b < kWinoT; b++) wino_apply<WinoAT>(&s[0][b], kWinoT, &t[0][b], kWinoT);
+      for (int b = 0; b < kWinoT; b++) wino_at(&s[0][b], kWinoT, &t[0][b], kWinoT);
       const vf bias = load(&l.b[c0]);
       for (int r = 0; r < kWinoM; r++) {
         if (!rows[r]) continue;
-        wino_apply<WinoAT>(t[r], 1, o, 1);
+        wino_at(t[r], 1, o, 1);
         for (int x = 0; x < nx; x++) {
           vf y = o[x] + bias;
           store(rows[r] + static_cast<size_t>(x0 + x) * l.c_out + c0, rectify ? relu(y) : y);
@@ -424,10 +423,10 @@ void wino_grad_transform(const float *grad, int h, int w, int c, const WinoTiles
       for (int r = 0; r < kWinoM; r++)
         for (int x = 0; x < kWinoM; x++)
           d[r][x] = r < ny && x < nx ? load(grad + (static_cast<size_t>(y0 + r) * w + x0 + x) * c + c0) : vf{};
-      for (int x = 0; x < kWinoM; x++) wino_apply<WinoA>(&d[0][x], kWinoM, &t[0][x], kWinoM);
+      for (int x = 0; x < kWinoM; x++) wino_a(&d[0][x], kWinoM, &t[0][x], kWinoM);
       float *dst = z + static_cast<size_t>(i) * c + c0;
       for (int a = 0; a < kWinoT; a++) {
-        wino_apply<WinoA>(t[a], 1, o, 1);
+        wino_a(t[a], 1, o, 1);
         for (int b = 0; b < kWinoT; b++) store(dst + (a * kWinoT + b) * tap_stride, o[b]);
       }
     }
@@ -505,15 +504,17 @@ void wino_weight_grad_unpack(const float *mw, int c_in, int c_out, float *dw) {
   }
 }
 
-// SRCNN_CPU_ALGO: "direct", "winograd" (5x5 hidden layers only), or "auto" (the default; any other value is
-// refused by src/fused_cpu.py): Winograd where benchmarks/README.md measured it faster.
-bool use_winograd(const Layer &l, int out_w) {
+// SRCNN_CPU_ALGO: "direct", "winograd" (5x5 hidden layers only), or "auto" (the default; src/fused_cpu.py
+// refuses other values): Winograd unless the output is under 4 pixels high or wide, where the 4x4 tiles are
+// mostly padding. The crossover measured (benchmarks/README.md) at 2-3 pixels for every channel count from
+// 16 to 64 and AVX-512, AVX2 and SSE2 builds alike.
+bool use_winograd(const Layer &l, int out_h, int out_w) {
   if (l.k != 5) return false;
   const char *env = std::getenv("SRCNN_CPU_ALGO");
   const std::string algo = env ? env : "auto";
   if (algo == "direct") return false;
   if (algo == "winograd") return true;
-  return static_cast<long>(l.c_in) * l.c_out >= 512 && out_w >= 8;
+  return std::min(out_h, out_w) >= kWinoM;
 }
 
 // Row index of a layer's padded input: -1 means a zero row.
@@ -735,7 +736,7 @@ int infer(Padding padding, int nparam, void **params, int *ndims, int64_t **shap
   if (!output_shape_matches(net, 7, ndims, shapes)) return 4;
   const int h = net.heights[0], w = net.widths[0], p = net.pads[0];
   Buffer padded(static_cast<size_t>(h + 2 * p) * (w + 2 * p));
-  const WinoLayer l2w = use_winograd(net.layers[1], net.widths[2]) ? wino_pack(net.layers[1]) : WinoLayer{};
+  const WinoLayer l2w = use_winograd(net.layers[1], net.heights[2], net.widths[2]) ? wino_pack(net.layers[1]) : WinoLayer{};
   const Image im{net, padded.data, w + 2 * p, l2w.u.empty() ? nullptr : &l2w};
   const int rows = net.heights[3];
   for (int n = 0; n < net.batch; n++) {
@@ -790,7 +791,7 @@ int train_forward(Padding padding, int nparam, void **params, int *ndims, int64_
   const Sizes size = image_sizes(net);
   const int *h = net.heights, *w = net.widths, *p = net.pads;
   const Layer &l2 = net.layers[1];
-  const bool wino = use_winograd(l2, w[2]);
+  const bool wino = use_winograd(l2, h[2], w[2]);
   const WinoLayer l2w = wino ? wino_pack(l2) : WinoLayer{};
   parallel(net.batch, available_cpus(), [&](int, int first, int last) {
     WinoScratch scratch(wino ? l2.c_in : 0, wino ? l2.c_out : 0);
@@ -946,7 +947,7 @@ int train_backward(Padding padding, int nparam, void **params, int *ndims, int64
   const Layer l2t = transposed(l2);
   const int c1 = l1.c_out, c2 = l2.c_out, k2 = l2.k, k3 = l3.k;
   // Winograd for layer 2's weight gradient (on its output grid) and input gradient (a full convolution)
-  const bool wino_wgrad = use_winograd(l2, w[2]), wino_dgrad = use_winograd(l2t, w[1] + 2 * p[1]);
+  const bool wino_wgrad = use_winograd(l2, h[2], w[2]), wino_dgrad = use_winograd(l2t, h[1] + 2 * p[1], w[1] + 2 * p[1]);
   const WinoLayer l2tw = wino_dgrad ? wino_pack(l2t) : WinoLayer{};
   const int threads = std::max(1, std::min(available_cpus(), net.batch));
   std::vector<Grads> sums(threads, Grads(net));
