@@ -69,13 +69,14 @@ def test_flop_count_is_exact_for_the_convolutions(repo_root):
 def test_bench_compare_alternates_and_prints_a_markdown_table(repo_root, tmp_path):
     summary = tmp_path / "compare.json"
     out = run(repo_root, "bench_compare.py", "--rounds=1", "--steps=2", "--warmup=1", "--configs=915",
-              "--markdown", f"--json={summary}", timeout=900)
+              "--algos=direct,winograd", "--markdown", f"--json={summary}", timeout=900)
     rows = [line for line in out.splitlines() if line.startswith("| 9-1-5")]
     assert len(rows) == 1 and "<= 0.8" in rows[0]
     data = json.loads(summary.read_text())
     runs = data["runs"]["915"]
-    assert len(runs["mindspore"]) == len(runs["torch"]) == 1
-    assert data["summary"]["915"]["mindspore"]["median"] > 0
+    assert len(runs["mindspore:direct"]) == len(runs["mindspore:winograd"]) == len(runs["torch"]) == 1
+    assert [r["algo"] for r in runs["mindspore:direct"] + runs["mindspore:winograd"]] == ["direct", "winograd"]
+    assert data["summary"]["915"]["mindspore:winograd"]["median"] > 0
 
 
 def test_bench_infer_reports_every_framework_and_agreement(repo_root):
