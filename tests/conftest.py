@@ -129,3 +129,73 @@ def assert_training_matches_conv2d(cls, arch, padding, n1, n2, shapes, weight_se
             assert g_plain.shape == g_fast.shape and rel_err(g_plain, g_fast) <= tolerance, (name, shape)
         out_shapes.append(out_plain.shape)
     return out_shapes
+
+
+# ---- a float64 numpy SRCNN (forward and backward), independent of MindSpore and of the kernels: the reference
+# for the kernels' operators where float32 implementations may disagree at ReLU kinks (see test_fused_cpu.py)
+
+def _pad64(a, p, padding):
+    import numpy as np
+
+    if p == 0 or padding == "valid":
+        return a
+    return np.pad(a, ((0, 0), (0, 0), (p, p), (p, p)), mode="edge" if padding == "replicate" else "constant")
+
+
+def _unpad64(g, p, padding):
+    """The gradient of a padded plane folded back onto the plane (replicate: onto the edge pixels copied)."""
+    import numpy as np
+
+    if p == 0 or padding == "valid":
+        return g
+    if padding == "zeros":
+        return g[:, :, p:-p, p:-p]
+    h, w = g.shape[2] - 2 * p, g.shape[3] - 2 * p
+    out = np.zeros(g.shape[:2] + (h, w))
+    rows, cols = np.clip(np.arange(-p, h + p), 0, h - 1), np.clip(np.arange(-p, w + p), 0, w - 1)
+    np.add.at(out, (slice(None), slice(None), rows[:, None], cols[None, :]), g)
+    return out
+
+
+def _conv64(padded, w, b):
+    import numpy as np
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    windows = sliding_window_view(padded, w.shape[2:], axis=(2, 3))  # N C H W k k
+    return np.einsum("nchwij,ocij->nohw", windows, w, optimize=True) + b[None, :, None, None]
+
+
+def srcnn_float64(weights, x, padding):
+    """Forward in float64: (output, [padded inputs of layers 1-3], [pre-activations of layers 1-2])."""
+    import numpy as np
+
+    a, inputs, pre = np.asarray(x, np.float64), [], []
+    for i in (1, 2, 3):
+        w = np.asarray(weights[f"conv{i}.weight"], np.float64)
+        inputs.append(_pad64(a, (w.shape[2] - 1) // 2, padding))
+        z = _conv64(inputs[-1], w, np.asarray(weights[f"conv{i}.bias"], np.float64))
+        if i < 3:
+            pre.append(z)
+        a = np.maximum(z, 0) if i < 3 else z
+    return a, inputs, pre
+
+
+def srcnn_backward_float64(weights, inputs, masks, dy, padding):
+    """The six gradients (PARAM_NAMES order) in float64 for the output gradient dy, the layers' padded inputs
+    and the ReLU derivatives masks (of layers 1 and 2, NCHW, 1 where the activation is positive)."""
+    import numpy as np
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    grads, g = [None] * 6, np.asarray(dy, np.float64)
+    for i in (2, 1, 0):
+        w = np.asarray(weights[f"conv{i + 1}.weight"], np.float64)
+        k, (h, wd) = w.shape[2], g.shape[2:]
+        windows = sliding_window_view(inputs[i], (k, k), axis=(2, 3))
+        grads[2 * i], grads[2 * i + 1] = np.einsum("nchwij,nohw->ocij", windows, g, optimize=True), g.sum((0, 2, 3))
+        if i:
+            padded_grad = np.zeros(inputs[i].shape)
+            for ky in range(k):
+                for kx in range(k):
+                    padded_grad[:, :, ky:ky + h, kx:kx + wd] += np.einsum("nohw,oc->nchw", g, w[:, :, ky, kx])
+            g = _unpad64(padded_grad, (k - 1) // 2, padding) * masks[i - 1]
+    return grads

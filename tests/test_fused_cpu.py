@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import src  # noqa: F401
-from tests.conftest import ALGO_TOLERANCE, assert_training_matches_conv2d, randomize, rel_err, requires_compiler
+from tests.conftest import (ALGO_TOLERANCE, assert_training_matches_conv2d, randomize, rel_err, requires_compiler,
+                            srcnn_backward_float64, srcnn_float64)
 
 ms = pytest.importorskip("mindspore")
 
@@ -19,6 +20,7 @@ from src.errors import UserError  # noqa: E402
 from src.fused_cpu import FusedSRCNN, SRCNNFused  # noqa: E402
 from src import kernel_build  # noqa: E402
 from src.kernel_build import KernelUnavailable, build_library  # noqa: E402
+from src.network import PARAM_NAMES  # noqa: E402
 from src.srcnn import ARCHS, PADDINGS, SRCNN  # noqa: E402
 
 init_context("CPU")
@@ -49,6 +51,47 @@ def test_fused_kernel_matches_conv2d(arch, padding, algo, monkeypatch):
                 got = fused(x).asnumpy()
                 assert got.shape == expected.shape, (n1, n2, shape)
                 assert rel_err(expected, got) <= ALGO_TOLERANCE[algo], (n1, n2, shape, threads)
+
+
+@requires_compiler
+@pytest.mark.parametrize("arch,padding,algo", list(itertools.product(ARCHS, PADDINGS, ("direct", "winograd"))))
+def test_training_operators_match_float64_at_the_shipped_width(arch, padding, algo, monkeypatch):
+    """The training operators at n1=64, n2=32 against a float64 numpy SRCNN: the forward's output and hidden
+    activations; the backward's six gradients for a random output gradient, given the forward's activations
+    (the float64 backward takes its ReLU derivatives from them too). Comparing whole training steps with
+    nn.Conv2d at this width would test the seeds: among ~10^5 pre-activations one lies within float32 rounding
+    of the ReLU's kink (~1e-6 of the largest), where any two float32 implementations may disagree on its
+    derivative and a gradient changes by ~1e-3."""
+    from mindspore import ops
+
+    monkeypatch.setenv("SRCNN_CPU_ALGO", algo)
+    tolerance = ALGO_TOLERANCE[algo]
+    n1, n2 = 64, 32
+    net = SRCNN(arch, n1=n1, n2=n2, padding=padding)
+    randomize(net, 41)
+    weights = {p.name: p.asnumpy() for p in net.trainable_params()}
+    rng = np.random.default_rng(42)
+    x = rng.random((2, 1, 23, 21), dtype=np.float32)
+    y64, inputs, pre = srcnn_float64(weights, x, padding)
+    library = build_library()
+    sizes = [z.shape[2:] for z in pre]
+    forward = ops.Custom(f"{library}:srcnn_train_forward_{padding}", func_type="aot",
+                         out_shape=lambda *_: (list(y64.shape), [2, *sizes[0], n1], [2, *sizes[1], n2]),
+                         out_dtype=lambda x_dtype, *_: (x_dtype,) * 3)
+    backward = ops.Custom(f"{library}:srcnn_train_backward_{padding}", func_type="aot",
+                          out_shape=lambda x, w1, b1, w2, b2, w3, b3, *_: (w1, b1, w2, b2, w3, b3),
+                          out_dtype=lambda x_dtype, *_: (x_dtype,) * 6)
+    params = [ms.Tensor(weights[name]) for name in PARAM_NAMES]
+    y, a1, a2 = forward(ms.Tensor(x), *params)
+    assert rel_err(y64, y.asnumpy()) <= tolerance
+    activations = [a.asnumpy().transpose(0, 3, 1, 2) for a in (a1, a2)]  # pixel-major -> NCHW (64, 32: unpadded)
+    for z, a in zip(pre, activations):
+        assert rel_err(np.maximum(z, 0), a) <= tolerance
+    dy = rng.normal(size=y64.shape).astype(np.float32)
+    grads = backward(ms.Tensor(x), *params, a1, a2, ms.Tensor(dy))
+    expected = srcnn_backward_float64(weights, inputs, [a > 0 for a in activations], dy, padding)
+    for name, want, got in zip(PARAM_NAMES, expected, grads):
+        assert rel_err(want, got.asnumpy()) <= tolerance, name
 
 
 @requires_compiler

@@ -249,23 +249,28 @@ struct WinoLayer {
 };
 
 WinoLayer wino_pack(const Layer &l) {
-  WinoLayer t{l.c_in, l.c_out, std::vector<float>(static_cast<size_t>(kWinoTaps) * l.c_in * l.c_out), l.b};
+  // the two products with G as whole-row axpys over the channel pairs (contiguous: vectorised)
+  WinoLayer t{l.c_in, l.c_out, std::vector<float>(static_cast<size_t>(kWinoTaps) * l.c_in * l.c_out, 0.f), l.b};
   const size_t pairs = static_cast<size_t>(l.c_in) * l.c_out;
-  std::vector<double> rowsum(5 * kWinoT);
-  for (size_t pair = 0; pair < pairs; pair++) {
-    for (int ky = 0; ky < 5; ky++)  // (w G^T)[ky][j]
-      for (int j = 0; j < kWinoT; j++) {
-        double s = 0;
-        for (int kx = 0; kx < 5; kx++) s += l.w[(ky * 5 + kx) * pairs + pair] * kWinoG[j][kx];
-        rowsum[ky * kWinoT + j] = s;
+  std::vector<float> r(static_cast<size_t>(5) * kWinoT * pairs, 0.f);  // (w G^T)[ky][j]
+  for (int ky = 0; ky < 5; ky++)
+    for (int j = 0; j < kWinoT; j++)
+      for (int kx = 0; kx < 5; kx++) {
+        const float g = static_cast<float>(kWinoG[j][kx]), *src = &l.w[(ky * 5 + kx) * pairs];
+        if (g == 0.f) continue;
+        float *dst = &r[(ky * kWinoT + j) * pairs];
+        for (size_t p = 0; p < pairs; p++) dst[p] += g * src[p];
       }
-    for (int i = 0; i < kWinoT; i++)
+  for (int i = 0; i < kWinoT; i++)
+    for (int ky = 0; ky < 5; ky++) {
+      const float g = static_cast<float>(kWinoG[i][ky]);
+      if (g == 0.f) continue;
       for (int j = 0; j < kWinoT; j++) {
-        double s = 0;
-        for (int ky = 0; ky < 5; ky++) s += kWinoG[i][ky] * rowsum[ky * kWinoT + j];
-        t.u[(i * kWinoT + j) * pairs + pair] = static_cast<float>(s);
+        const float *src = &r[(ky * kWinoT + j) * pairs];
+        float *dst = &t.u[(i * kWinoT + j) * pairs];
+        for (size_t p = 0; p < pairs; p++) dst[p] += g * src[p];
       }
-  }
+    }
   return t;
 }
 
@@ -484,24 +489,28 @@ void wino_weight_grad(const float *padded, int in_w, int c_in, const float *grad
   }
 }
 
-// dw (Layer::w layout, 5x5) += G^T mw G.
+// dw (Layer::w layout, 5x5) += G^T mw G, as whole-row axpys like wino_pack.
 void wino_weight_grad_unpack(const float *mw, int c_in, int c_out, float *dw) {
   const size_t pairs = static_cast<size_t>(c_in) * c_out;
-  std::vector<double> t(5 * kWinoT);
-  for (size_t pair = 0; pair < pairs; pair++) {
-    for (int ky = 0; ky < 5; ky++)  // (G^T mw)[ky][j]
+  std::vector<float> r(static_cast<size_t>(5) * kWinoT * pairs, 0.f);  // (G^T mw)[ky][j]
+  for (int ky = 0; ky < 5; ky++)
+    for (int i = 0; i < kWinoT; i++) {
+      const float g = static_cast<float>(kWinoG[i][ky]);
+      if (g == 0.f) continue;
       for (int j = 0; j < kWinoT; j++) {
-        double s = 0;
-        for (int i = 0; i < kWinoT; i++) s += kWinoG[i][ky] * mw[(i * kWinoT + j) * pairs + pair];
-        t[ky * kWinoT + j] = s;
+        const float *src = mw + (i * kWinoT + j) * pairs;
+        float *dst = &r[(ky * kWinoT + j) * pairs];
+        for (size_t p = 0; p < pairs; p++) dst[p] += g * src[p];
       }
-    for (int ky = 0; ky < 5; ky++)
-      for (int kx = 0; kx < 5; kx++) {
-        double s = 0;
-        for (int j = 0; j < kWinoT; j++) s += t[ky * kWinoT + j] * kWinoG[j][kx];
-        dw[(ky * 5 + kx) * pairs + pair] += static_cast<float>(s);
+    }
+  for (int ky = 0; ky < 5; ky++)
+    for (int kx = 0; kx < 5; kx++)
+      for (int j = 0; j < kWinoT; j++) {
+        const float g = static_cast<float>(kWinoG[j][kx]), *src = &r[(ky * kWinoT + j) * pairs];
+        if (g == 0.f) continue;
+        float *dst = dw + (ky * 5 + kx) * pairs;
+        for (size_t p = 0; p < pairs; p++) dst[p] += g * src[p];
       }
-  }
 }
 
 // SRCNN_CPU_ALGO: "direct", "winograd" (5x5 hidden layers only), or "auto" (the default; src/fused_cpu.py
