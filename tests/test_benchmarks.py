@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from tests.conftest import requires_compiler
+
 REQUIRED_TRAIN = {"framework", "arch", "batch_size", "patch_size", "padding", "variant", "ms_per_step", "ms_p10",
                   "ms_p90", "mpix_per_s", "gflops_per_s"}
 HAS_TORCH = importlib.util.find_spec("torch") is not None
@@ -95,3 +97,12 @@ def test_bench_matmul_peak(repo_root):
         (record,) = json_lines(run(repo_root, "bench_matmul_peak.py", f"--library={library}", "--n=64",
                                    "--repeats=2"))
         assert record["library"] == library and record["gflops_per_s"] > 0
+
+
+@requires_compiler
+def test_bench_kernel_ops_times_both_algorithms(repo_root):
+    records = json_lines(run(repo_root, "bench_kernel_ops.py", "--cases=b2x21zeros,infer40", "--repeats=1"))
+    assert [(r["case"], r["algo"]) for r in records] == [("b2x21zeros", "direct"), ("b2x21zeros", "winograd"),
+                                                         ("infer40", "direct"), ("infer40", "winograd")]
+    for record in records:
+        assert record["gflops_per_s"] > 0 and (record.get("train_ms", 0) > 0 or record.get("infer_ms", 0) > 0)
