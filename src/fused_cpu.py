@@ -13,7 +13,7 @@ The library is built by src/kernel_build.py. Where it cannot be (no compiler, SR
 inference and training fall back to the batched-matmul formulation (src/srcnn_gemm.py), with a one-line
 note. SRCNN_CPU_THREADS caps the kernels' threads (default: the CPUs this process may use).
 SRCNN_CPU_ALGO picks the 5x5 hidden layer's algorithm: ``winograd`` (F(4x4, 5x5), fewer multiplications),
-``direct`` (the reference) or ``auto`` (the default: Winograd unless the layer's output is under 4 pixels high
+``direct`` (the reference) or ``auto`` (the default: Winograd unless the layer's output is under 3 pixels high
 or wide); the kernel reads it at every call.
 """
 import os

@@ -514,16 +514,17 @@ void wino_weight_grad_unpack(const float *mw, int c_in, int c_out, float *dw) {
 }
 
 // SRCNN_CPU_ALGO: "direct", "winograd" (5x5 hidden layers only), or "auto" (the default; src/fused_cpu.py
-// refuses other values): Winograd unless the output is under 4 pixels high or wide, where the 4x4 tiles are
-// mostly padding. The crossover measured (benchmarks/README.md) at 2-3 pixels for every channel count from
-// 16 to 64 and AVX-512, AVX2 and SSE2 builds alike.
+// refuses other values): Winograd unless the output is under 3 pixels high or wide, where the 4x4 tiles are
+// mostly padding. Measured (benchmarks/bench_winograd_layer.cc, benchmarks/README.md) for 16 to 64 channels
+// and AVX-512, AVX2 and SSE2 builds: Winograd takes 0.4-0.9x direct's time at 3 pixels, 0.2-0.55x from 4,
+// 0.6-1.4x at 2 and ~3x at 1.
 bool use_winograd(const Layer &l, int out_h, int out_w) {
   if (l.k != 5) return false;
   const char *env = std::getenv("SRCNN_CPU_ALGO");
   const std::string algo = env ? env : "auto";
   if (algo == "direct") return false;
   if (algo == "winograd") return true;
-  return std::min(out_h, out_w) >= kWinoM;
+  return std::min(out_h, out_w) >= 3;
 }
 
 // Row index of a layer's padded input: -1 means a zero row.
