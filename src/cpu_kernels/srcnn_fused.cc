@@ -9,6 +9,7 @@
 // Activations are pixel-major (channels innermost, padded to a multiple of CPAD with zero weights) and each
 // block of output pixels x channel vectors is accumulated in registers (GCC/Clang vector extensions: one
 // source for AVX-512, AVX2 and NEON). Rows (inference) or images (training) are split between threads.
+// A 5x5 hidden layer (9-5-5's) runs by Winograd's F(4x4, 5x5) unless SRCNN_CPU_ALGO=direct (use_winograd).
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
