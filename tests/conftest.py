@@ -152,6 +152,15 @@ def run_entry(args, env=None, check=True, cwd=REPO_ROOT, timeout=900):
     return proc
 
 
+def free_port():
+    """A TCP port free on 127.0.0.1 right now (for a server a test starts)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def read_json(path):
     import json
 

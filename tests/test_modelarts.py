@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import save_set5_crops
+from tests.conftest import free_port, save_set5_crops
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -23,12 +23,6 @@ OBS_VARS = ("OBS_ENDPOINT", "OBS_ACCESS_KEY_ID", "OBS_SECRET_ACCESS_KEY", "OBS_S
             "OBS_PATH_STYLE")
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def object_store(tmp_path_factory):
     """An S3-compatible server on loopback (moto, in its own process) with one bucket; yields (endpoint, boto3
@@ -36,7 +30,7 @@ def object_store(tmp_path_factory):
     pytest.importorskip("moto", reason="moto[server] (requirements-dev.txt) runs the local object store")
     pytest.importorskip("obs", reason="esdk-obs-python (requirements-dev.txt) is the OBS client under test")
     boto3 = pytest.importorskip("boto3")
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("moto") / "server.log"
     with open(log, "w", encoding="utf-8") as handle:
         server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
