@@ -204,6 +204,28 @@ def test_dry_run_paths_are_absolute(data, tmp_path):
     assert f"--data_path={data} --output_path={tmp_path}/out " in result.stdout
 
 
+def test_train_args_paths_are_the_callers(data, tmp_path):
+    """train.py runs from OUTPUT_PATH: relative paths in TRAIN_ARGS are made absolute against the caller's folder,
+    so the launcher's check and the run read the same files (a config only the repository has is refused)."""
+    (tmp_path / "run.yaml").write_text("train_steps: 5\n")
+    env = dict((k, v) for k, v in os.environ.items() if k not in LAUNCH_VARS)
+    ok = subprocess.run(["bash", str(SCRIPTS / "run_single_train_cpu.sh"), "data", "out"], capture_output=True,
+                        text=True, cwd=tmp_path, timeout=60,
+                        env=dict(env, DRY_RUN="1", TRAIN_ARGS="--config_path=run.yaml --validation_path=../val "
+                                 "--data_url=obs://b/d"))
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.rstrip().endswith(f"--config_path={tmp_path}/run.yaml --validation_path={tmp_path.parent}/val "
+                                       "--data_url=obs://b/d"), ok.stdout
+    refused = subprocess.run(["bash", str(SCRIPTS / "run_single_train_cpu.sh"), "data", "out"], capture_output=True,
+                             text=True, cwd=tmp_path, timeout=60,
+                             env=dict(env, TRAIN_ARGS="--config_path=configs/srcnn_x2.yaml"))
+    assert (REPO / "configs" / "srcnn_x2.yaml").is_file()
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr == (f"error: config file '{tmp_path}/configs/srcnn_x2.yaml' not found "
+                              f"(from --config_path={tmp_path}/configs/srcnn_x2.yaml)\n")
+    assert not (tmp_path / "out").exists()
+
+
 def test_dry_run_gpu_distributed(data, tmp_path):
     out = tmp_path / "out"
     msrun = _dry("run_distribute_train_gpu.sh", 4, "4,5,6,7", data, out, TRAIN_ARGS="--batch_size=8")
