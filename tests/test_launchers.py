@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_in_session
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "scripts"
 LAUNCHERS = sorted(SCRIPTS.glob("run_*train*.sh"))
@@ -24,8 +26,7 @@ LAUNCH_VARS = ("TRAIN_ARGS", "DRY_RUN", "WORKER_NUM", "LOCAL_WORKER_NUM", "NODE_
 def run(script, *args, timeout=60, **env):
     full_env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
     full_env.update({k: str(v) for k, v in env.items()})
-    return subprocess.run(["bash", str(SCRIPTS / script), *map(str, args)], capture_output=True, text=True,
-                          env=full_env, timeout=timeout, cwd=REPO)
+    return run_in_session(["bash", str(SCRIPTS / script), *map(str, args)], timeout, env=full_env, cwd=REPO)
 
 
 @pytest.fixture
