@@ -25,9 +25,21 @@ MESSAGE_BYTES = 400
 # the marker the launchers look for (scripts/common.sh): this rank was stopped by another rank's loss
 LOST_PEER_MARKER = "stopped: a collective operation failed"
 _COLLECTIVE = re.compile(r"\b(AllReduce|AllGather|Broadcast|ReduceScatter)\b")
-# what MindSpore says when the peer of a collective is gone (any other failure of a collective is a real error)
-_LOST_PEER = re.compile(r"timed? ?out|timeout|heartbeat|disconnect|connection (?:reset|refused|closed)|"
-                        r"exited|is lost|unreachable", re.I)
+# what MindSpore says when the peer of a collective is gone (any other failure of a collective, e.g. a shape
+# refused when the graph compiles, is a real error): on CPU (mccl) the collective's kernel fails to launch,
+# "Launch kernel failed: Default/AllReduce-op0" (the log says why: "Ring ReduceScatter wait sending ... failed")
+_LOST_PEER = re.compile(r"launch kernel failed: \S*(?:AllReduce|AllGather|Broadcast|ReduceScatter)|timed? ?out|"
+                        r"timeout|heartbeat|disconnect|connection (?:reset|refused|closed)|unreachable", re.I)
+
+
+def _first_line(text):
+    """The first line of a MindSpore error that says something (its reports open with blank lines, rules of
+    dashes and headings such as "- Kernel error:")."""
+    for line in text.splitlines():
+        line = line.strip()
+        if line.strip("-") and not re.fullmatch(r"- [^:]*:", line):
+            return line[:300]
+    return ""
 
 
 def _word(text):
@@ -130,7 +142,7 @@ def stop_on_lost_peer(distributed=True):
         yield
     except RuntimeError as err:
         text = str(err)
-        first_line = (text.strip().splitlines() or [""])[0][:300]
+        first_line = _first_line(text)
         match = _COLLECTIVE.search(text)
         timed_out = os.environ.get("MS_ROLE") == "MS_SCHED" and "timed out" in text
         if not distributed or not (timed_out or (match and _LOST_PEER.search(text))):

@@ -558,11 +558,14 @@ def test_stopping_the_launcher_stops_msrun_and_its_scheduler(patches, tmp_path):
         sock.bind(("127.0.0.1", port))
 
 
-@pytest.mark.parametrize("message, lost", [
-    ("Distributed AllReduce failed: the peer has disconnected\ndetails", True),
-    ("AllGather timed out after 30 s waiting for rank 1", True),
-    ("For 'AllReduce', the input shape (2, 3) does not match (3, 2)", False)])
-def test_only_a_lost_peer_stops_a_rank_quietly(message, lost):
+@pytest.mark.parametrize("message, shown", [
+    # as MindSpore 2.10 on CPU reports a collective whose peer is gone (from the lost-node test's log)
+    ("\n" + "-" * 52 + "\n- Kernel error:\n" + "-" * 52 + "\nLaunch kernel failed: Default/AllReduce-op0\n\n"
+     + "-" * 52 + "\n- The Function Call Stack: (For framework developers)\n",
+     "Launch kernel failed: Default/AllReduce-op0"),
+    ("AllGather timed out after 30 s waiting for rank 1\nmore", "AllGather timed out after 30 s waiting for rank 1"),
+    ("For 'AllReduce', the input shape (2, 3) does not match (3, 2)", None)])
+def test_only_a_lost_peer_stops_a_rank_quietly(message, shown):
     """A collective's error that says a peer is gone: one line with MindSpore's first line, exit 1 at once; any
     other error of a collective is raised as it is (its traceback)."""
     code = ("import sys\nfrom src.cluster import stop_on_lost_peer\nwith stop_on_lost_peer():\n"
@@ -570,9 +573,8 @@ def test_only_a_lost_peer_stops_a_rank_quietly(message, lost):
     result = subprocess.run([sys.executable, "-c", code, message], capture_output=True, text=True, cwd=REPO,
                             env={**os.environ, "RANK_ID": "3", "MS_NODE_TIMEOUT": "30"}, timeout=60)
     assert result.returncode == 1
-    first_line = message.splitlines()[0]
-    if lost:
+    if shown:
         assert result.stdout.startswith("[rank 3] stopped: a collective operation failed ("), result.stdout
-        assert result.stdout.rstrip().endswith(f"MindSpore: {first_line}") and result.stderr == ""
+        assert result.stdout.rstrip().endswith(f"MindSpore: {shown}") and result.stderr == ""
     else:
-        assert result.stdout == "" and f"RuntimeError: {first_line}" in result.stderr
+        assert result.stdout == "" and f"RuntimeError: {message}" in result.stderr
