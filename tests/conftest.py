@@ -158,6 +158,35 @@ def run_entry(args, env=None, check=True, cwd=REPO_ROOT, timeout=900):
     return proc
 
 
+def run_in_session(argv, timeout, **kwargs):
+    """subprocess.run for a launcher: in a session of its own, and its whole process group killed on timeout
+    (subprocess.run would kill bash alone and leave what it started running)."""
+    import signal
+    import subprocess
+
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            **kwargs)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except BaseException:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
+
+
+def free_port():
+    """A TCP port free on 127.0.0.1 right now (for a server a test starts)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def read_json(path):
     import json
 

@@ -172,6 +172,10 @@ class Config:
         """Where ``key``'s value came from: the defaults file, a --config_path file, a flag or replace()."""
         return self._sources.get(key, self._schema.path)
 
+    def is_default(self, key):
+        """True when ``key`` holds the defaults file's value: no --config_path file, flag or replace() set it."""
+        return key not in self._sources
+
     def replace(self, **changes):
         """A copy with ``changes`` applied, typed, checked against choices and validated like flags.
         String values are parsed like flags (``replace(augment="yes")``); others must have the key's type."""
