@@ -2,7 +2,8 @@
 
     python benchmarks/bench_infer.py [--framework=all|mindspore|onnxruntime|torch --arch=9-1-5 --size=512
                                       --padding=replicate --repeats=20 --warmup=3 --rounds=1 --tile_size=0
-                                      --checkpoint_path=FILE.ckpt --threads=2]
+                                      --checkpoint_path=FILE.ckpt --threads=2 --algos=auto
+                                      --torch_python=PYTHON]
 
 * mindspore: the path eval.py takes: ``network_from_checkpoint`` -> ``src.inference.Predictor`` (which
   on CPU runs the fused kernel ``src.fused_cpu.FusedSRCNN``, one eager operator for any image size;
@@ -15,7 +16,9 @@
 * torch (if installed): an nn.Conv2d SRCNN with the same weights under ``torch.inference_mode``,
   ``torch.set_num_threads``.
 
-Without --checkpoint_path the weights are random (MindSpore's default init, seed 0); timing does not depend on
+``--algos`` (e.g. ``direct,winograd``): one mindspore run per SRCNN_CPU_ALGO value each round (the fused
+kernel's algorithm for a 5x5 hidden layer; the record's ``algo``). torch runs under ``--torch_python``
+(default: $SRCNN_TORCH_PYTHON, else this interpreter; skipped if that has no torch). Without --checkpoint_path the weights are random (MindSpore's default init, seed 0); timing does not depend on
 them. Each framework runs in its own process (``--framework=all`` starts them, ``--rounds`` times in turn);
 each prints one JSON line: ms_median / ms_p10 / ms_p90 over ``repeats`` calls after ``warmup`` calls,
 mpix_per_s (output pixels), gflops_per_s (2 * MACs of the three convolutions at the image size), and
@@ -102,7 +105,8 @@ def run_mindspore(args):
     x = image(args.size)
     out, med, p10, p90 = time_calls(predictor, x, args.repeats, args.warmup)
     return out, med, p10, p90, {"path": f"Predictor(tile_size={args.tile_size}) running {type(predictor.runner).__name__}",
-                                "onednn_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "")}
+                                "onednn_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
+                                "algo": os.environ.get("SRCNN_CPU_ALGO", "auto")}
 
 
 def run_mindspore_per_shape(args):
@@ -198,33 +202,37 @@ def run_framework(args):
     return record
 
 
-def child_args(args, framework, folder):
-    cmd = [sys.executable, os.path.abspath(__file__), f"--framework={framework}", f"--arch={args.arch}",
+def child_args(args, framework, folder, reference=False):
+    """The command of one framework's run; the reference run (the first mindspore one) saves its output, the
+    others are compared with it."""
+    python = args.torch_python if framework == "torch" else sys.executable
+    cmd = [python, os.path.abspath(__file__), f"--framework={framework}", f"--arch={args.arch}",
            f"--size={args.size}", f"--padding={args.padding}", f"--repeats={args.repeats}",
            f"--warmup={args.warmup}", f"--tile_size={args.tile_size}", f"--threads={args.threads}",
            f"--threads_ms={args.threads_ms}"] + ([f"--onednn_isa={args.onednn_isa}"] if args.onednn_isa else [])
     if args.checkpoint_path:
         cmd.append(f"--checkpoint_path={args.checkpoint_path}")
     ref = os.path.join(folder, "mindspore.npy")
-    if framework == "mindspore":
+    if reference:
         cmd.append(f"--save_npy={ref}")
     else:
         cmd += [f"--reference_npy={ref}", f"--weights_npz={os.path.join(folder, 'weights.npz')}"]
     return cmd
 
 
-def torch_available():
+def torch_available(python):
+    """Whether the interpreter ``python`` can import torch."""
     try:
-        import importlib.util
-
-        return importlib.util.find_spec("torch") is not None
-    except (ImportError, ValueError):
+        return subprocess.run([python, "-c", "import torch"], capture_output=True).returncode == 0
+    except OSError:
         return False
 
 
 def run_all(args):
     """Every framework in its own process, MindSpore first (its output and weights are the reference)."""
-    frameworks = ["mindspore", "mindspore_per_shape", "onnxruntime"] + (["torch"] if torch_available() else [])
+    algos = [a.strip() for a in args.algos.split(",") if a.strip()]
+    frameworks = [f"mindspore:{algo}" for algo in algos] + ["mindspore_per_shape", "onnxruntime"]
+    frameworks += ["torch"] if torch_available(args.torch_python) else []
     with tempfile.TemporaryDirectory(prefix="bench_infer_") as folder:
         # the weights MindSpore uses, for the torch model
         dump = [sys.executable, os.path.abspath(__file__), "--framework=mindspore", "--dump_weights",
@@ -233,8 +241,11 @@ def run_all(args):
             dump.append(f"--checkpoint_path={args.checkpoint_path}")
         subprocess.run(dump, check=True, capture_output=True)
         for _ in range(args.rounds):
-            for framework in frameworks:
-                proc = subprocess.run(child_args(args, framework, folder), capture_output=True, text=True)
+            for i, run in enumerate(frameworks):
+                framework, _, algo = run.partition(":")
+                env = dict(os.environ, **({"SRCNN_CPU_ALGO": algo} if algo else {}))
+                proc = subprocess.run(child_args(args, framework, folder, reference=i == 0), capture_output=True,
+                                      text=True, env=env)
                 lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
                 if proc.returncode != 0 or not lines:
                     raise RuntimeError(f"{framework} run failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -256,6 +267,9 @@ def main(argv=None):
     parser.add_argument("--threads_ms", type=int, default=0, help="MindSpore kernel threads (0: default)")
     parser.add_argument("--checkpoint_path", default="")
     parser.add_argument("--onednn_isa", default="", help="MindSpore run: ONEDNN_MAX_CPU_ISA (see bench_train_step.py)")
+    parser.add_argument("--algos", default="auto", help="--framework=all: SRCNN_CPU_ALGO values of the mindspore runs")
+    parser.add_argument("--torch_python", default=os.environ.get("SRCNN_TORCH_PYTHON") or sys.executable,
+                        help="the Python that has torch (default: $SRCNN_TORCH_PYTHON, else this one)")
     parser.add_argument("--save_npy", default="", help=argparse.SUPPRESS)
     parser.add_argument("--reference_npy", default="", help=argparse.SUPPRESS)
     parser.add_argument("--weights_npz", default="", help=argparse.SUPPRESS)

@@ -15,7 +15,8 @@ part is the step only: batches are device tensors made before timing.
   torch.optim.Adam, ``torch.set_num_threads(2)`` (``--threads`` overrides), default NCHW layout. The torch
   side never imports MindSpore or ``src`` (run each framework in its own process).
 
-Output fields: ms_per_step (median over the timed steps), ms_p10 / ms_p90 (10th / 90th percentile),
+SRCNN_CPU_ALGO (direct|winograd|auto) picks the fused kernel's algorithm for a 5x5 hidden layer; the record
+says which (``algo``). Output fields: ms_per_step (median over the timed steps), ms_p10 / ms_p90 (10th / 90th percentile),
 mpix_per_s (output pixels, batch_size * out_h * out_w per step, per second at the median), gflops_per_s
 (conv FLOPs per step / median time). FLOP count, exact for the convolutions and nothing else: for each
 layer, MACs = N * H_out * W_out * C_in * C_out * k * k of its forward (H_out, W_out its output size:
@@ -177,6 +178,7 @@ def run(args, step, variant, warmup):
     out = output_size(args.arch, args.patch_size, args.padding)
     return {"framework": args.framework, "arch": args.arch, "batch_size": args.batch_size,
             "patch_size": args.patch_size, "padding": args.padding, "variant": variant,
+            "algo": os.environ.get("SRCNN_CPU_ALGO", "auto") if args.framework == "mindspore" else "",
             "ms_per_step": round(median * 1e3, 3), "ms_p10": round(percentile(times, 10) * 1e3, 3),
             "ms_p90": round(percentile(times, 90) * 1e3, 3),
             "mpix_per_s": round(args.batch_size * out * out / median / 1e6, 3),

@@ -143,7 +143,8 @@ need_plain_python() {
 
 # train_command DATA_PATH OUTPUT_PATH PRE_TRAINED_PATH [FLAG ...]: sets TRAIN_CMD, the train.py arguments
 # (without the interpreter): the launcher's flags, then TRAIN_ARGS. TRAIN_ARGS may not set a key the launcher
-# sets (its checked arguments, --run_distribute, --device_target), and its values are checked by train.py's own
+# sets (its checked arguments, --run_distribute, --device_target); relative paths in it (keys *_path, *_url,
+# *_folder, *_dir) are made absolute against the caller's folder; and its values are checked by train.py's own
 # configuration parser (no MindSpore, a fraction of a second): a mistake is train.py's one-line error, exit 2,
 # before anything starts or is created. LATER_FLAGS: flags the launcher adds per process later (--device_id=...).
 LATER_FLAGS=()
@@ -157,10 +158,16 @@ train_command() {
     TRAIN_CMD=("$TRAIN_PY" "--data_path=$data" "--output_path=$output")
     [[ -n $pretrained ]] && TRAIN_CMD+=("--pre_trained_path=$pretrained")
     TRAIN_CMD+=("$@")
-    local arg key own
-    for arg in "${extra[@]}"; do
+    local arg key own i
+    for i in "${!extra[@]}"; do
+        arg=${extra[i]}
         [[ $arg == --* ]] || fail_setup "TRAIN_ARGS holds '$arg'; it takes train.py flags like --key=value"
         key=${arg%%=*}
+        # train.py runs from OUTPUT_PATH: a relative path means the caller's folder, for the check and the run
+        if [[ $arg == *=* && $key =~ _(path|url|folder|dir)$ && -n ${arg#*=} && ${arg#*=} != /* &&
+            ${arg#*=} != *://* ]]; then
+            extra[i]="$key=$(abs_path "${arg#*=}")"
+        fi
         for own in "${TRAIN_CMD[@]:1}" "${LATER_FLAGS[@]}"; do
             if [[ ${own%%=*} == "$key" ]]; then
                 fail_setup "TRAIN_ARGS holds '$arg', but the launcher sets $key itself ($own, from its checked" \
@@ -179,7 +186,10 @@ check_train_flags() {
     err=$(cd "$REPO_ROOT" && "$PYTHON" -c 'import sys
 from src.errors import run_cli
 from src.model_utils.config import get_config
-run_cli(lambda argv: get_config(argv) and 0)' "${TRAIN_CMD[@]:1}" 2>&1 >/dev/null) && return 0
+def check(argv):
+    get_config(argv)
+    return 0
+run_cli(check)' "${TRAIN_CMD[@]:1}" 2>&1 >/dev/null) && return 0
     [[ $err == error:* ]] || err="error: train.py's settings cannot be checked with $PYTHON: ${err##*$'\n'}"
     printf '%s\n' "$err" >&2
     exit 2
@@ -293,7 +303,9 @@ report_worker_failures() {
         rank=$(log_rank "$log")
         err=$(first_error "$log")
         pid=$(log_pid "$log")
-        if [[ -n $err ]]; then
+        # "error: interrupted" is a rank that was sent SIGTERM/SIGINT (by msrun or MindSpore after another
+        # rank's failure): stopped, not failed
+        if [[ -n $err && $err != "error: interrupted" ]]; then
             echo "error: rank $rank failed: $err" >&2
             echo "       log: $log" >&2
             failed=$((failed + 1))
@@ -366,7 +378,11 @@ msrun_settings() {
 }
 
 # modelarts_hosts: MA_HOSTS, the hosts of VC_WORKER_HOSTS (empty off ModelArts); checks VC_TASK_INDEX indexes them.
+# Read once (a launcher may call it before msrun_settings does).
+MA_HOSTS_READ=0
 modelarts_hosts() {
+    ((MA_HOSTS_READ)) && return 0
+    MA_HOSTS_READ=1
     MA_HOSTS=()
     [[ -n ${VC_WORKER_HOSTS:-} ]] || return 0
     IFS=, read -r -a MA_HOSTS <<< "$VC_WORKER_HOSTS"
@@ -410,8 +426,20 @@ run_msrun() {
     echo "msrun: $MS_LOCAL of $MS_TOTAL worker(s) on node $MS_NODE_RANK, scheduler $MS_MASTER_ADDR:$MS_MASTER_PORT" \
         "(a rank silent for MS_NODE_TIMEOUT=$MS_NODE_TIMEOUT s is lost); logs in $log_dir, msrun output in" \
         "$output/msrun.log"
-    (cd "$output" && exec "${cmd[@]}") 2>&1 | tee "$output/msrun.log"
-    local status=${PIPESTATUS[0]}
+    # msrun in a session of its own, so that a signal to the launcher's process group does not kill msrun
+    # alone and orphan its scheduler (which would hold MASTER_PORT for minutes): the trap stops them all
+    local tee_fd tee_pid status
+    exec {tee_fd}> >(tee "$output/msrun.log")
+    tee_pid=$!
+    (cd "$output" && exec setsid "${cmd[@]}") >&"$tee_fd" 2>&1 &
+    MSRUN_PID=$!
+    exec {tee_fd}>&-
+    trap 'stop_msrun; echo "error: interrupted; msrun and its processes stopped" >&2; exit 130' INT
+    trap 'stop_msrun; echo "error: terminated; msrun and its processes stopped" >&2; exit 143' TERM
+    wait "$MSRUN_PID"
+    status=$?
+    trap - INT TERM
+    wait "$tee_pid" 2>/dev/null
     local logs=()
     local rank
     for ((rank = first_local; rank < first_local + MS_LOCAL; rank++)); do
@@ -423,6 +451,36 @@ run_msrun() {
         return 1
     fi
     check_finished_logs "${logs[@]}"
+}
+
+# is_running PID: the process exists and is not a zombie (an exited child its parent has not reaped yet).
+is_running() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [[ ${stat:0:1} != Z ]]
+}
+
+# stop_msrun: TERM to msrun's children (scheduler, workers: each in its own session, with what they started)
+# and to msrun's session; KILL to what still runs 10 s later.
+stop_msrun() {
+    local pid children tries
+    children=$(pgrep -P "$MSRUN_PID" 2>/dev/null)
+    for pid in $children; do
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+    done
+    kill -TERM -- "-$MSRUN_PID" 2>/dev/null || kill -TERM "$MSRUN_PID" 2>/dev/null
+    for ((tries = 0; tries < 20; tries++)); do
+        local alive=0
+        for pid in $children "$MSRUN_PID"; do
+            is_running "$pid" && alive=1
+        done
+        ((alive)) || return 0
+        sleep 0.5
+    done
+    for pid in $children "$MSRUN_PID"; do
+        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+    done
 }
 
 # ------------------------------------------------------------------ one process, or one process per card

@@ -14,14 +14,27 @@
 # On success the one line on stdout is the folder to use as MS_LITE_HOME (include/api/*.h and lib/*.so),
 # or with --converter the converter's python; progress goes to stderr.
 #
+# Runs one at a time per DEST (flock on DEST/.lock): a second run waits, then finds everything in place,
+# so concurrent runs never replace a folder another one is making or using.
+#
 # Environment: PYTHON (interpreter whose pip downloads the wheel, default python3), MS_LITE_PYTHON (the
 # Python 3.7 for --converter; default python3.7 on PATH, else the newest ~/.pyenv/versions/3.7.*),
 # MS_LITE_VERSION (default 2.0.0), MS_LITE_PY_VERSION (wheel tag, default 3.7), SRCNN_CACHE.
+# Exit status: 0 on success; 3 for --converter on a machine with no Python 3.7 (what this machine lacks,
+# said in the one error line; tests skip on it); 1 for any other failure.
 set -euo pipefail
 
+NO_PYTHON37=3
+
+# One line "fetch_mindspore_lite.sh: error: ...", exit 1 (or the status given with --status=N first).
 die() {
+    local status=1
+    if [[ $1 == --status=* ]]; then
+        status=${1#--status=}
+        shift
+    fi
     echo "fetch_mindspore_lite.sh: error: $*" >&2
-    exit 1
+    exit "${status}"
 }
 
 converter=0
@@ -48,6 +61,13 @@ dest=${dest:-"${SRCNN_CACHE:-${HOME}/.cache/srcnn}/mindspore-lite-${version}"}
 
 mkdir -p "${dest}" || die "cannot create ${dest}"
 dest=$(cd "${dest}" && pwd)
+command -v flock >/dev/null 2>&1 ||
+    die "flock (util-linux) not found: it keeps concurrent runs from replacing each other's files in ${dest}"
+exec 9>>"${dest}/.lock" || die "cannot open the lock file ${dest}/.lock"
+if ! flock -n 9; then
+    echo "waiting for another fetch_mindspore_lite.sh working in ${dest} ..." >&2
+    flock 9 || die "cannot lock ${dest}/.lock"
+fi
 home="${dest}/mindspore_lite"
 stamp="${dest}/.mindspore_lite-${version}.done"
 venv="${dest}/py37"
@@ -133,7 +153,7 @@ find_python37() {
             return
         fi
     done
-    die "no Python 3.7 found (tried: ${candidates[*]:-python3.7 on PATH, ~/.pyenv/versions/3.7.*}): the mindspore-lite ${version} converter is built for CPython 3.7 only; install one (e.g. pyenv install 3.7.16) or set MS_LITE_PYTHON=/path/to/python3.7"
+    die --status="${NO_PYTHON37}" "no Python 3.7 found (tried: ${candidates[*]:-python3.7 on PATH, ~/.pyenv/versions/3.7.*}): the mindspore-lite ${version} converter is built for CPython 3.7 only; install one (e.g. pyenv install 3.7.16) or set MS_LITE_PYTHON=/path/to/python3.7"
 }
 
 # The converter: DEST/py37, a venv with the downloaded wheel installed.

@@ -27,7 +27,7 @@ if (($# == 4)); then
     check_file PRE_TRAINED_PATH "$4"
     PRE_TRAINED_PATH=$(abs_path "$4")
 fi
-modelarts_hosts
+modelarts_hosts  # MA_HOSTS now; msrun_settings does not read them again
 if ((${#MA_HOSTS[@]} > 1)) && [[ -z ${LOCAL_WORKER_NUM:-} ]]; then
     # a ModelArts multi-node job: WORKER_NUM processes spread evenly over its hosts
     ((WORKERS % ${#MA_HOSTS[@]} == 0)) || fail_setup "WORKER_NUM $WORKERS cannot be spread evenly over the" \

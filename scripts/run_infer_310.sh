@@ -11,9 +11,10 @@
 #   DATA_PATH      folder of ground-truth images (e.g. Set5)
 #   OUTPUT_PATH    folder for everything this run writes:
 #                    lite_model/<name>.mindir                         the converted model (ONNX input)
+#                    lite_model/<name>.shape                          its input size, "H W" or "dynamic"
 #                    preprocess/00_data/*.bin, preprocess/meta.json  model inputs (preprocess.py)
 #                    result_Files/*_0.bin                            model outputs
-#                    setup.log, convert.log, preprocess.log, build.log, infer.log, acc.log   logs
+#                    setup.log, convert.log, shape.log, preprocess.log, build.log, infer.log, acc.log   logs
 #                    result.json                                      PSNR/SSIM as JSON
 #   DEVICE_ID      Ascend device index 0-7 (default 0)
 #   IMAGE_HEIGHT IMAGE_WIDTH
@@ -29,7 +30,8 @@
 #                            reference: scripts/run_infer_reference.py, the same job on CPU in Python
 #                            (MindSpore, MINDIR models only), for machines without the Lite runtime
 #   PYTHON                   interpreter (default: <repo>/.venv/bin/python if present, else python3)
-# Exit status: 0 on success, 2 for bad arguments, 1 if a step fails (its log is named and tailed).
+# Exit status: 0 on success, 2 for bad arguments or an ONNX model the converter refuses (its one
+# "error: ..." line), 1 if a step fails (its log is named and tailed).
 set -u
 
 script=$(basename "$0")
@@ -62,13 +64,24 @@ die() {
     exit 1
 }
 
-# Run a step with its output in a log; on failure name the log and show its end.
+# Run a step with its output in a log; on failure name the log and show its end. With --user-error, a
+# step that exits 2 (the user's input is wrong, said in one "error: ..." line) ends this script the same
+# way: that line alone, exit 2.
 run_step() {
+    local user_error=0
+    if [[ $1 == --user-error ]]; then
+        user_error=1
+        shift
+    fi
     local name=$1 log=$2
     shift 2
     echo "${script}: ${name} (log: ${log})"
     "$@" >"${log}" 2>&1
     local status=$?
+    if [[ ${status} -eq 2 && ${user_error} -eq 1 ]] && grep -q -m 1 '^error: ' "${log}"; then
+        grep -m 1 '^error: ' "${log}" >&2
+        exit 2
+    fi
     if [[ ${status} -ne 0 ]]; then
         echo "${script}: error: ${name} failed (exit ${status}); last lines of ${log}:" >&2
         tail -n 5 "${log}" >&2
@@ -124,26 +137,32 @@ result_dir="${output_path}/result_Files"
 lite_model=${model_path}
 if [[ "${runner}" == harness && "${model_format}" == ONNX ]]; then
     echo "${script}: MindSpore Lite converter (log: ${output_path}/setup.log)"
-    if ! converter_python=$(bash "${repo_root}/scripts/fetch_mindspore_lite.sh" --converter 2>"${output_path}/setup.log"); then
+    if ! converter_python=$(PYTHON="${PYTHON}" bash "${repo_root}/scripts/fetch_mindspore_lite.sh" --converter \
+        2>"${output_path}/setup.log"); then
         die "cannot set up the MindSpore Lite converter: $(tail -n 1 "${output_path}/setup.log")"
     fi
     name=$(basename "${model_path}")
     lite_model="${output_path}/lite_model/${name%.*}.mindir"
-    run_step "converting ${model_path} for MindSpore Lite" "${output_path}/convert.log" \
+    shape_file="${output_path}/lite_model/${name%.*}.shape"
+    rm -f "${shape_file}"
+    run_step --user-error "converting ${model_path} for MindSpore Lite" "${output_path}/convert.log" \
         "${converter_python}" "${repo_root}/scripts/convert_for_lite.py" --onnx_path="${model_path}" \
-        --output_file="${lite_model}"
+        --output_file="${lite_model}" --shape_file="${shape_file}"
     grep -E '^(converted|.* is already converted)' "${output_path}/convert.log" | tail -n 1
-    shape=$(tail -n 1 "${output_path}/convert.log")
+    shape=$(cat "${shape_file}" 2>/dev/null)
 elif [[ -z "${image_height}" ]]; then
+    # MindSpore may write to stdout and stderr too: its messages go to shape.log, the size is the "H W" line.
     if ! shape=$("${PYTHON}" "${repo_root}/scripts/run_infer_reference.py" --mindir_path="${model_path}" \
-        --print_input_shape 2>&1); then
-        die "cannot read a static input size from ${model_path} ($(echo "${shape}" | tail -n 1)); export a" \
+        --print_input_shape 2>"${output_path}/shape.log"); then
+        die "cannot read a static input size from ${model_path} ($(tail -n 1 "${output_path}/shape.log")); export a" \
             "static model (export.py --image_height=H --image_width=W) or give IMAGE_HEIGHT IMAGE_WIDTH"
     fi
-    shape=$(echo "${shape}" | tail -n 1)
+    shape=$(grep -E '^[0-9]+ [0-9]+$' <<<"${shape}" | tail -n 1)
 else
     shape="${image_height} ${image_width}"
 fi
+[[ "${shape}" =~ ^(dynamic|[1-9][0-9]* [1-9][0-9]*)$ ]] ||
+    die "no input size (\"H W\" or \"dynamic\") read from ${model_path}, got '${shape}'"
 if [[ "${shape}" == dynamic ]]; then
     if [[ -z "${image_height}" ]]; then
         image_height=0 image_width=0  # preprocess.py pads to the largest image
@@ -168,7 +187,8 @@ else
     harness="${repo_root}/ascend310_infer/out/main"
     if [[ ! -x "${harness}" ]]; then
         if [[ -z "${MS_LITE_HOME:-}" ]]; then
-            if ! MS_LITE_HOME=$(bash "${repo_root}/scripts/fetch_mindspore_lite.sh" 2>>"${output_path}/setup.log"); then
+            if ! MS_LITE_HOME=$(PYTHON="${PYTHON}" bash "${repo_root}/scripts/fetch_mindspore_lite.sh" \
+                2>>"${output_path}/setup.log"); then
                 die "cannot fetch the MindSpore Lite C++ API: $(tail -n 1 "${output_path}/setup.log")"
             fi
         fi

@@ -25,6 +25,21 @@ MESSAGE_BYTES = 400
 # the marker the launchers look for (scripts/common.sh): this rank was stopped by another rank's loss
 LOST_PEER_MARKER = "stopped: a collective operation failed"
 _COLLECTIVE = re.compile(r"\b(AllReduce|AllGather|Broadcast|ReduceScatter)\b")
+# what MindSpore says when the peer of a collective is gone (any other failure of a collective, e.g. a shape
+# refused when the graph compiles, is a real error): on CPU (mccl) the collective's kernel fails to launch,
+# "Launch kernel failed: Default/AllReduce-op0" (the log says why: "Ring ReduceScatter wait sending ... failed")
+_LOST_PEER = re.compile(r"launch kernel failed: \S*(?:AllReduce|AllGather|Broadcast|ReduceScatter)|timed? ?out|"
+                        r"timeout|heartbeat|disconnect|connection (?:reset|refused|closed)|unreachable", re.I)
+
+
+def _first_line(text):
+    """The first line of a MindSpore error that says something (its reports open with blank lines, rules of
+    dashes and headings such as "- Kernel error:")."""
+    for line in text.splitlines():
+        line = line.strip()
+        if line.strip("-") and not re.fullmatch(r"- [^:]*:", line):
+            return line[:300]
+    return ""
 
 
 def _word(text):
@@ -44,7 +59,8 @@ def _gather(row):
 def _recipe_keys():
     from src.trainer import RECIPE_KEYS
 
-    # pre_trained_path may differ from node to node: only rank 0's weights count (they are broadcast)
+    # pre_trained_path is left out: each node reads its own copy in setup, possibly at another path, and only
+    # rank 0's weights count (they are broadcast)
     return [key for key in RECIPE_KEYS if key != "pre_trained_path"]
 
 
@@ -54,13 +70,13 @@ def _settings(trainer):
     named = [(key, repr(getattr(cfg, key, None))) for key in _recipe_keys()]
     named += [("total_steps", str(trainer.total_steps)),
               ("data (patch count and size)", f"{trainer.data.count} x {trainer.data.patch_size}"),
-              ("parameter shapes", repr([(e["name"], tuple(e["data"].shape)) for e in trainer._state_entries()]))]
+              ("parameter shapes", repr([(e["name"], tuple(e["data"].shape)) for e in trainer.state_entries()]))]
     return named
 
 
 def _state_digest(trainer):
     digest = hashlib.sha256()
-    for entry in trainer._state_entries():
+    for entry in trainer.state_entries():
         digest.update(entry["name"].encode())
         digest.update(entry["data"].asnumpy().tobytes())
     return digest
@@ -105,7 +121,7 @@ def agree_start(trainer, failure=None):
 
     broadcast = ops.Broadcast(0)
     start = int(broadcast((ms.Tensor(np.array([trainer.start_step], np.int32)),))[0].asnumpy()[0])
-    for entry in trainer._state_entries():
+    for entry in trainer.state_entries():
         param = entry["data"]
         param.set_data(broadcast((ms.Tensor(param.asnumpy()),))[0])
     # round 2: the state every rank now holds
@@ -125,17 +141,19 @@ def stop_on_lost_peer(distributed=True):
     try:
         yield
     except RuntimeError as err:
-        match = _COLLECTIVE.search(str(err))
-        timed_out = os.environ.get("MS_ROLE") == "MS_SCHED" and "timed out" in str(err)
-        if not distributed or not (match or timed_out):
+        text = str(err)
+        first_line = _first_line(text)
+        match = _COLLECTIVE.search(text)
+        timed_out = os.environ.get("MS_ROLE") == "MS_SCHED" and "timed out" in text
+        if not distributed or not (timed_out or (match and _LOST_PEER.search(text))):
             raise
         timeout = os.environ.get("MS_NODE_TIMEOUT", "MindSpore's default")
         if timed_out:  # msrun's scheduler (it runs train.py too, inside init()): the launcher reads its log
-            print(f"scheduler: stopped the job: {str(err).strip().splitlines()[0]}", flush=True)
+            print(f"scheduler: stopped the job: {first_line}", flush=True)
         else:
             print(f"[rank {os.environ.get('RANK_ID', '?')}] {LOST_PEER_MARKER} ({match.group(1)}): another rank "
-                  f"stopped or cannot be reached (MS_NODE_TIMEOUT {timeout} s); the launcher on node 0 names it",
-                  flush=True)
+                  f"stopped or cannot be reached (MS_NODE_TIMEOUT {timeout} s); the launcher on node 0 names it. "
+                  f"MindSpore: {first_line}", flush=True)
         sys.stderr.flush()
         # MindSpore's exit handlers would wait for the lost rank's heartbeat again; checkpoints are written
         # atomically, so nothing is left half-written

@@ -12,10 +12,26 @@ gradients equal nn.Conv2d's to float32 rounding (tests/test_fused_cpu.py, tests/
 The library is built by src/kernel_build.py. Where it cannot be (no compiler, SRCNN_FUSED_CPU=0, ...),
 inference and training fall back to the batched-matmul formulation (src/srcnn_gemm.py), with a one-line
 note. SRCNN_CPU_THREADS caps the kernels' threads (default: the CPUs this process may use).
+SRCNN_CPU_ALGO picks the 5x5 hidden layer's algorithm: ``winograd`` (F(4x4, 5x5), fewer multiplications),
+``direct`` (the reference) or ``auto`` (the default: Winograd unless the layer's output is under 3 pixels high
+or wide); the kernel reads it at every call.
 """
+import os
+
 from src.errors import UserError
 from src.kernel_build import build_library
 from src.srcnn import SRCNN, border, parse_arch
+
+
+ALGOS = ("auto", "direct", "winograd")
+
+
+def check_cpu_algo():
+    """SRCNN_CPU_ALGO, refused unless one of ALGOS (the kernel would treat a typo as 'auto')."""
+    algo = os.environ.get("SRCNN_CPU_ALGO", "auto")
+    if algo not in ALGOS:
+        raise UserError(f"SRCNN_CPU_ALGO={algo!r}: expected one of {', '.join(ALGOS)}")
+    return algo
 
 
 class FusedSRCNN:
@@ -26,6 +42,7 @@ class FusedSRCNN:
     def __init__(self, net):
         import mindspore.ops as ops
 
+        check_cpu_algo()
         self.net = net
         self.library = build_library()
         shrink = 2 * border(net.arch) if net.padding == "valid" else 0
@@ -65,6 +82,7 @@ class SRCNNFused(SRCNN):
     def __init__(self, arch="9-1-5", n1=64, n2=32, padding="replicate"):
         import mindspore.ops as ops
 
+        check_cpu_algo()
         super().__init__(arch, n1, n2, padding)
         library = build_library()
         kernels = parse_arch(arch)

@@ -43,7 +43,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ set-up
     def check_paths(self):
-        """The paths of the configuration, checked before the data and the network load (nothing is created)."""
+        """The paths of the configuration, checked before the data and the network load (nothing is created).
+        validation_path only on rank 0, the one rank that validates."""
         cfg = self.cfg
         from src.checks import check_output_folder
 
@@ -56,7 +57,7 @@ class Trainer:
         if cfg.pre_trained_path and not os.path.isfile(cfg.pre_trained_path):
             what = "is not a file" if os.path.exists(cfg.pre_trained_path) else "does not exist"
             raise UserError(f"pre_trained_path {cfg.pre_trained_path} {what}: give a .ckpt file or leave it empty")
-        if cfg.validation_path:
+        if cfg.validation_path and self.rank == 0:
             from src.image_io import list_images
 
             list_images(cfg.validation_path, key="validation_path")
@@ -103,6 +104,9 @@ class Trainer:
 
             init()
             self.rank, self.world = get_rank(), get_group_size()
+            # after init(): a failure here reaches the other ranks through agree_start instead of leaving
+            # them waiting for this rank to join the cluster
+            self.check_paths()
             if self.rank == 0:  # the ranks of one run share output_path: the run holds it through rank 0
                 self._lock()
             ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,
@@ -210,7 +214,8 @@ class Trainer:
         prefix = f"[rank {self.rank}] " if self.world > 1 else ""
         print(prefix + message, flush=True)
 
-    def _state_entries(self):
+    def state_entries(self):
+        """The parameters a checkpoint holds (network, then optimizer), as save_checkpoint takes them."""
         entries = [{"name": p.name, "data": p} for p in self.net.get_parameters()]
         entries += [{"name": p.name, "data": p} for p in self.optimizer.get_parameters()
                     if p.name not in {e["name"] for e in entries}]
@@ -225,7 +230,7 @@ class Trainer:
         from src.network import save_checkpoint
 
         path = os.path.join(self.ckpt_dir, name or f"srcnn-{step}.ckpt")
-        save_checkpoint(self._state_entries(), path, self._meta(step))
+        save_checkpoint(self.state_entries(), path, self._meta(step))
         if name is None:
             for old in self.checkpoints()[:-self.cfg.keep_checkpoint_max]:
                 os.remove(old[1])
@@ -381,9 +386,9 @@ class Trainer:
     # ------------------------------------------------------------------ loop
     def run(self):
         cfg = self.cfg
-        self.check_paths()
         created = not os.path.exists(cfg.output_path)
         if not cfg.run_distribute:
+            self.check_paths()  # before MindSpore loads; a distributed run checks them in setup(), after init()
             self._lock()  # at once: a second run on this folder stops before any work
         failure, validate = None, None
         try:

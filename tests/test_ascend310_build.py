@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import held_flock
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INFER_DIR = REPO_ROOT / "ascend310_infer"
 BUILD_SH = INFER_DIR / "build.sh"
@@ -50,7 +52,7 @@ def lite_home():
     if env_home:
         assert _is_lite_home(env_home), f"MS_LITE_HOME={env_home} has no include/api/model.h and lib/"
         return Path(env_home).resolve()
-    proc = _run(["bash", FETCH_SH], timeout=FETCH_TIMEOUT)
+    proc = _run(["bash", FETCH_SH], env=dict(os.environ, PYTHON=sys.executable), timeout=FETCH_TIMEOUT)
     assert proc.returncode == 0, f"fetch_mindspore_lite.sh failed:\n{proc.stderr[-3000:]}"
     home = Path(proc.stdout.strip().splitlines()[-1])
     assert _is_lite_home(home), f"fetch_mindspore_lite.sh printed {home}, which has no include/api/model.h"
@@ -94,6 +96,30 @@ def test_shell_scripts_lint(script):
         pytest.skip("shellcheck not installed (apt-get install shellcheck)")
     proc = _run(["shellcheck", script])
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_fetch_waits_for_another_run_on_the_same_cache(tmp_path):
+    """A second fetch_mindspore_lite.sh on a cache another run has locked waits for it, then uses what it
+    left in place (here a Lite folder made by hand) instead of replacing it."""
+    dest = tmp_path / "cache"
+    (dest / "mindspore_lite" / "include" / "api").mkdir(parents=True)
+    (dest / "mindspore_lite" / "include" / "api" / "model.h").write_text("// made by the other run\n")
+    (dest / "mindspore_lite" / "lib").mkdir()
+    (dest / ".mindspore_lite-2.0.0.done").write_text("2.0.0\n")
+    env = dict(os.environ, MS_LITE_VERSION="2.0.0")
+    with held_flock(dest / ".lock") as other_run:
+        fetch = subprocess.Popen(["bash", str(FETCH_SH), str(dest)], env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        try:
+            first = fetch.stderr.readline()
+            assert first.startswith(f"waiting for another fetch_mindspore_lite.sh working in {dest}"), first
+            assert fetch.poll() is None  # still waiting
+        finally:
+            other_run.release()
+            out, err = fetch.communicate(timeout=RUN_TIMEOUT)
+    assert fetch.returncode == 0, err
+    assert out == f"{dest / 'mindspore_lite'}\n" and "already present" in err
+    assert (dest / "mindspore_lite" / "include" / "api" / "model.h").read_text() == "// made by the other run\n"
 
 
 def test_build_fails_clearly_without_lite(tmp_path):

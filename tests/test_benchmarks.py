@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from tests.conftest import requires_compiler
+
 REQUIRED_TRAIN = {"framework", "arch", "batch_size", "patch_size", "padding", "variant", "ms_per_step", "ms_p10",
                   "ms_p90", "mpix_per_s", "gflops_per_s"}
 HAS_TORCH = importlib.util.find_spec("torch") is not None
@@ -69,13 +71,14 @@ def test_flop_count_is_exact_for_the_convolutions(repo_root):
 def test_bench_compare_alternates_and_prints_a_markdown_table(repo_root, tmp_path):
     summary = tmp_path / "compare.json"
     out = run(repo_root, "bench_compare.py", "--rounds=1", "--steps=2", "--warmup=1", "--configs=915",
-              "--markdown", f"--json={summary}", timeout=900)
+              "--algos=direct,winograd", "--markdown", f"--json={summary}", timeout=900)
     rows = [line for line in out.splitlines() if line.startswith("| 9-1-5")]
     assert len(rows) == 1 and "<= 0.8" in rows[0]
     data = json.loads(summary.read_text())
     runs = data["runs"]["915"]
-    assert len(runs["mindspore"]) == len(runs["torch"]) == 1
-    assert data["summary"]["915"]["mindspore"]["median"] > 0
+    assert len(runs["mindspore:direct"]) == len(runs["mindspore:winograd"]) == len(runs["torch"]) == 1
+    assert [r["algo"] for r in runs["mindspore:direct"] + runs["mindspore:winograd"]] == ["direct", "winograd"]
+    assert data["summary"]["915"]["mindspore:winograd"]["median"] > 0
 
 
 def test_bench_infer_reports_every_framework_and_agreement(repo_root):
@@ -94,3 +97,12 @@ def test_bench_matmul_peak(repo_root):
         (record,) = json_lines(run(repo_root, "bench_matmul_peak.py", f"--library={library}", "--n=64",
                                    "--repeats=2"))
         assert record["library"] == library and record["gflops_per_s"] > 0
+
+
+@requires_compiler
+def test_bench_kernel_ops_times_both_algorithms(repo_root):
+    records = json_lines(run(repo_root, "bench_kernel_ops.py", "--cases=b2x21zeros,infer40", "--repeats=1"))
+    assert [(r["case"], r["algo"]) for r in records] == [("b2x21zeros", "direct"), ("b2x21zeros", "winograd"),
+                                                         ("infer40", "direct"), ("infer40", "winograd")]
+    for record in records:
+        assert record["gflops_per_s"] > 0 and (record.get("train_ms", 0) > 0 or record.get("infer_ms", 0) > 0)

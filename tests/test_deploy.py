@@ -7,7 +7,6 @@ default init with each layer's filter 0 turned into a pass-through plus small no
 to the bicubic input and the PSNRs are in the realistic 30 dB range, where a numerical difference between
 the paths would show.
 """
-import json
 import os
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import save_near_identity_checkpoint
+from tests.conftest import one_line_error, read_json, run_entry, save_near_identity_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 300
@@ -25,33 +24,7 @@ AGREE_DB = 0.01
 
 
 def run(args, env=None, check=True, cwd=REPO):
-    """Run an entry point of the repository (``.py`` with this interpreter, ``.sh`` with bash)."""
-    args = [str(a) for a in args]
-    if args[0].endswith(".py"):
-        args = [sys.executable] + args
-    elif args[0].endswith(".sh"):
-        args = ["bash"] + args
-    proc = subprocess.run(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          timeout=TIMEOUT, check=False)
-    if check:
-        assert proc.returncode == 0, f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n" \
-                                     f"{proc.stderr[-3000:]}"
-    return proc
-
-
-def one_line_error(proc, *needles):
-    """The run failed with exactly one stderr line, ``error: ...``, containing every needle."""
-    assert proc.returncode != 0, proc.stdout
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
-
-
-def read_json(path):
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+    return run_entry(args, env, check, cwd, TIMEOUT)
 
 
 @pytest.fixture(scope="module")

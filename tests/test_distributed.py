@@ -10,6 +10,7 @@ on one node; a node killed right after a checkpoint is named by the survivor, an
 (no shared folder) ends with the uninterrupted run's weights; nodes launched with different settings stop before
 the first step.
 """
+import contextlib
 import json
 import os
 import re
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import save_set5_crops
+from tests.conftest import free_port, save_set5_crops
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "scripts"
@@ -60,20 +61,63 @@ if _dir:
 '''
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def start_launcher(argv, **env):
+    """A launcher (``argv`` after bash, or a full command) in a session of its own: ``finish`` can stop it and
+    everything it started."""
+    full_env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
+    full_env.update({k: str(v) for k, v in env.items()})
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env, cwd=REPO,
+                            start_new_session=True)
+
+
+def _log_pids(folder):
+    """The pids MindSpore printed in msrun's logs under ``folder`` (scheduler, workers): each in a session of
+    its own, beyond the launcher's process group."""
+    pids = set()
+    for log in Path(folder).glob("log/*.log"):
+        found = re.search(r"^\[(?:WARNING|INFO|ERROR|DEBUG)\] [A-Z_]+\((\d+),", log.read_text(errors="replace"), re.M)
+        if found:
+            pids.add(int(found.group(1)))
+    return pids
+
+
+def finish(procs, outs=(), timeout=300):
+    """[(stdout, stderr)] of ``procs`` (from start_launcher). If they do not all end within ``timeout`` (or
+    anything else fails), their process groups and the msrun processes logged under ``outs`` are killed."""
+    results = []
+    try:
+        for proc in procs:
+            results.append(proc.communicate(timeout=timeout))
+        return results
+    finally:
+        if len(results) < len(procs):
+            for proc in procs:
+                if proc.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+            for out in outs:
+                for pid in _log_pids(out):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+            for proc in procs[len(results):]:
+                proc.communicate()
 
 
 def launch(script, *args, timeout=600, **env):
-    full_env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
-    full_env.update({k: str(v) for k, v in env.items()})
     start = time.monotonic()
-    result = subprocess.run(["bash", str(SCRIPTS / script), *map(str, args)], capture_output=True, text=True,
-                            env=full_env, timeout=timeout, cwd=REPO)
+    proc = start_launcher(["bash", str(SCRIPTS / script), *map(str, args)], **env)
+    (stdout, stderr), = finish([proc], [args[-1]] if script.startswith("run_distribute") else [], timeout)
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     result.seconds = time.monotonic() - start
     return result
+
+
+def wait_for(condition, what, seconds=240, interval=0.2):
+    """Poll ``condition()`` until it is true; fails naming ``what`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {seconds} s"
+        time.sleep(interval)
 
 
 def read_ckpt(path):
@@ -213,26 +257,18 @@ def test_a_killed_rank_is_named(patches, tmp_path):
     """Only rank 1 dies (SIGKILL, as by the OOM killer) in the middle of training: msrun stops rank 0, and the
     launcher names rank 1 as the failed one and rank 0 as stopped."""
     out = tmp_path / "out"
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
-    env.update(TRAIN_ARGS="--n1=8 --n2=4 --train_steps=1000000 --batch_size=4 --log_interval=50 --padding=valid",
-               MASTER_PORT=str(free_port()), MS_NODE_TIMEOUT="6")
-    proc = subprocess.Popen(["bash", str(SCRIPTS / "run_distribute_train_cpu.sh"), "2", str(patches), str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    proc = start_launcher(["bash", str(SCRIPTS / "run_distribute_train_cpu.sh"), "2", str(patches), str(out)],
+                          TRAIN_ARGS="--n1=8 --n2=4 --train_steps=1000000 --batch_size=4 --log_interval=50 "
+                          "--padding=valid", MASTER_PORT=free_port(), MS_NODE_TIMEOUT=6)
+    log = out / "log" / "worker_1.log"
     try:
-        log = out / "log" / "worker_1.log"
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and not (log.is_file() and "[rank 1] step 50/" in log.read_text()):
-            time.sleep(0.5)
+        wait_for(lambda: log.is_file() and "[rank 1] step 50/" in log.read_text(), "rank 1 at step 50", interval=0.5)
         text = log.read_text()
-        assert "[rank 1] step 50/" in text, text[-2000:]
         pid = int(re.search(r"^\[(?:WARNING|INFO|ERROR)\] [A-Z_]+\((\d+),", text, re.M).group(1))
         assert "train.py" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
         os.kill(pid, signal.SIGKILL)
-        stdout, stderr = proc.communicate(timeout=240)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        (stdout, stderr), = finish([proc], [out], timeout=240)
     assert proc.returncode == 1, stdout[-3000:] + stderr[-3000:]
     assert f"error: rank 1 failed (process {pid} exited abnormally, see the end of its log)" in stderr
     assert f"log: {log}" in stderr
@@ -266,8 +302,10 @@ _name = os.environ.get("SRCNN_STOP_AT")
 if _name and os.environ.get("MS_ROLE") == "MS_WORKER" and os.environ.get("RANK_ID") == "0":
     def _stop(event, args):
         if event == "os.rename" and os.fspath(args[1]).endswith("/" + _name):
-            with open(os.environ["SRCNN_STOP_PID"], "w") as handle:
+            _pid_file = os.environ["SRCNN_STOP_PID"]
+            with open(_pid_file + ".tmp", "w") as handle:  # then renamed: the test never reads it half-written
                 handle.write(str(os.getpid()))
+            os.replace(_pid_file + ".tmp", _pid_file)
             os.kill(os.getpid(), signal.SIGSTOP)
     sys.addaudithook(_stop)
 '''
@@ -339,29 +377,18 @@ class Nodes:
         return [self.root / f"node{node}" / run for node in (0, 1)]
 
     def start(self, train_args, outs, node_env=({}, {}), **env):
-        procs = []
         self.port += 1  # each launch its own scheduler port (the namespaces have no other users)
-        for node in (0, 1):
-            full_env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
-            full_env.update(WORKER_NUM="2", LOCAL_WORKER_NUM="1", NODE_RANK=str(node), MASTER_ADDR=NODE_ADDRS[0],
-                            MASTER_PORT=str(self.port), TRAIN_ARGS=train_args)
-            full_env.update({k: str(v) for k, v in {**env, **node_env[node]}.items()})
-            procs.append(subprocess.Popen(
-                ["ip", "netns", "exec", self.hosts[node], "bash", str(SCRIPTS / "run_distribute_train_cpu.sh"), "2",
-                 str(self.data[node]), str(outs[node])],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env, cwd=REPO))
-        return procs
+        return [start_launcher(["ip", "netns", "exec", self.hosts[node], "bash",
+                                str(SCRIPTS / "run_distribute_train_cpu.sh"), "2", str(self.data[node]),
+                                str(outs[node])],
+                               WORKER_NUM=2, LOCAL_WORKER_NUM=1, NODE_RANK=node, MASTER_ADDR=NODE_ADDRS[0],
+                               MASTER_PORT=self.port, TRAIN_ARGS=train_args, **{**env, **node_env[node]})
+                for node in (0, 1)]
 
     def run(self, train_args, outs, timeout=300, **env):
         start = time.monotonic()
         procs = self.start(train_args, outs, **env)
-        try:
-            outputs = [proc.communicate(timeout=timeout) for proc in procs]
-        finally:
-            for proc in procs:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.communicate()
+        outputs = finish(procs, outs, timeout)
         return [(proc.returncode, *out) for proc, out in zip(procs, outputs)], time.monotonic() - start
 
 
@@ -413,25 +440,19 @@ def test_a_lost_node_is_named_and_the_run_resumes(nodes, two_nodes, tmp_path):
                 "SRCNN_STOP_AT": "srcnn-6.ckpt", "SRCNN_STOP_PID": str(pid_file)}
     start = time.monotonic()
     procs = nodes.start(TRAIN_ARGS, outs, node_env=(stop_env, {}), MS_NODE_TIMEOUT=10)
+    killed = None
     try:
-        deadline = time.monotonic() + 240
-        while not pid_file.is_file() and time.monotonic() < deadline and procs[0].poll() is None:
-            time.sleep(0.2)
+        wait_for(lambda: pid_file.is_file() or procs[0].poll() is not None, "rank 0 at the checkpoint of step 6")
         assert pid_file.is_file(), "rank 0 never reached the checkpoint of step 6"
-        rank0 = int(pid_file.read_text())
-        while Path(f"/proc/{rank0}/stat").read_text().split(")")[-1].split()[0] != "T":
-            time.sleep(0.05)
+        rank0 = int(pid_file.read_text())  # written whole: the file appears by rename
+        wait_for(lambda: Path(f"/proc/{rank0}/stat").read_text().split(")")[-1].split()[0] == "T",
+                 "rank 0 stopped (SIGSTOP)", seconds=60, interval=0.05)
         _kill_namespace(nodes.hosts[1])
         killed = time.monotonic()
         os.kill(rank0, signal.SIGCONT)
-        stdout, stderr = procs[0].communicate(timeout=240)
-        detected = time.monotonic() - killed
-        procs[1].communicate(timeout=60)
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+        (stdout, stderr), _ = finish(procs, outs, timeout=240)
+    detected = time.monotonic() - killed
     print(f"killed run: {time.monotonic() - start:.1f} s; node 0 stopped {detected:.1f} s after node 1 was killed "
           "(MS_NODE_TIMEOUT=10)")
     assert procs[0].returncode == 1, stdout[-3000:] + stderr[-3000:]
@@ -441,8 +462,10 @@ def test_a_lost_node_is_named_and_the_run_resumes(nodes, two_nodes, tmp_path):
     assert "rank 0 failed" not in stderr
     # rank 0 saw the loss: in the collective waiting for rank 1 (src/cluster.py), or told by the scheduler
     rank0_log = (outs[0] / "log" / "worker_0.log").read_text()
-    assert ("[rank 0] stopped: a collective operation failed" in rank0_log
-            or "Kill this process with SIGTERM" in rank0_log), rank0_log[-3000:]
+    seen = [line for line in rank0_log.splitlines()
+            if "[rank 0] stopped: a collective operation failed" in line or "Kill this process with SIGTERM" in line]
+    assert seen, rank0_log[-3000:]
+    print(f"rank 0: {seen[0]}")
     ckpts = sorted(p.name for p in outs[0].rglob("*.ckpt"))
     assert ckpts == ["srcnn-6.ckpt"], ckpts
 
@@ -461,25 +484,22 @@ def test_a_lost_node_is_named_and_the_run_resumes(nodes, two_nodes, tmp_path):
     assert _digest(logs[0]) == _digest(logs[1])
 
 
+def loopback_nodes(patches, outs, train_args):
+    """Two nodes of one worker each on 127.0.0.1 (one network, shared data), ``train_args`` per node."""
+    port = free_port()
+    return [start_launcher(["bash", str(SCRIPTS / "run_distribute_train_cpu.sh"), "2", str(patches), str(out)],
+                           WORKER_NUM=2, LOCAL_WORKER_NUM=1, NODE_RANK=node, MASTER_ADDR="127.0.0.1",
+                           MASTER_PORT=port, TRAIN_ARGS=args)
+            for node, (out, args) in enumerate(zip(outs, train_args))]
+
+
 def test_nodes_that_disagree_stop_before_the_first_step(patches, tmp_path):
     """Two nodes (here both on loopback) launched with different settings (node 1: another lr): every node stops
     with the same one-line error before anything is written, instead of averaging two different recipes."""
-    port, procs, outs = free_port(), [], [tmp_path / "node0", tmp_path / "node1"]
-    for node, extra in ((0, ""), (1, " --lr=0.002")):
-        env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
-        env.update(WORKER_NUM="2", LOCAL_WORKER_NUM="1", NODE_RANK=str(node), MASTER_ADDR="127.0.0.1",
-                   MASTER_PORT=str(port), TRAIN_ARGS=TRAIN_ARGS + extra)
-        procs.append(subprocess.Popen(["bash", str(SCRIPTS / "run_distribute_train_cpu.sh"), "2", str(patches),
-                                       str(outs[node])], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                      env=env, cwd=REPO))
+    outs = [tmp_path / "node0", tmp_path / "node1"]
     start = time.monotonic()
-    try:
-        results = [proc.communicate(timeout=300) for proc in procs]
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+    procs = loopback_nodes(patches, outs, (TRAIN_ARGS, TRAIN_ARGS + " --lr=0.002"))
+    results = finish(procs, outs)
     print(f"disagreeing nodes: {time.monotonic() - start:.1f} s")
     for node, ((stdout, stderr), own_lr) in enumerate(zip(results, ("0.001", "0.002"))):
         assert procs[node].returncode == 1, stdout[-3000:] + stderr[-3000:]
@@ -489,3 +509,74 @@ def test_nodes_that_disagree_stop_before_the_first_step(patches, tmp_path):
         log = (outs[node] / "log" / f"worker_{node}.log").read_text()
         assert "step 1/" not in log and "training 9-1-5" not in log
         assert not list(outs[node].rglob("*.ckpt")) and not (outs[node] / "train_log.jsonl").exists()
+
+
+def test_a_missing_path_on_node_0_stops_every_node_at_once(patches, tmp_path):
+    """validation_path is missing on both nodes: rank 1 does not check it (only rank 0 validates), rank 0 checks
+    it after joining the cluster, so node 1 hears of rank 0's error at once instead of waiting for it to join."""
+    outs = [tmp_path / "node0", tmp_path / "node1"]
+    start = time.monotonic()
+    procs = loopback_nodes(patches, outs, [f"{TRAIN_ARGS} --validation_path={tmp_path}/missing{node}"
+                                           for node in (0, 1)])
+    results = finish(procs, outs)
+    print(f"missing validation_path on two nodes: {time.monotonic() - start:.1f} s")
+    own = f"error: validation_path {tmp_path}/missing0 does not exist"
+    assert procs[0].returncode == 1, results[0][1][-3000:]
+    assert f"error: rank 0 failed: {own}" in results[0][1], results[0][1]
+    assert procs[1].returncode == 1, results[1][1][-3000:]
+    assert f"error: rank 1 failed: error: rank 0 could not start: {own[len('error: '):]}" in results[1][1], \
+        results[1][1]
+    assert "missing1" not in results[1][1]
+    assert not list(tmp_path.rglob("*.ckpt"))
+
+
+def test_stopping_the_launcher_stops_msrun_and_its_scheduler(patches, tmp_path):
+    """SIGTERM to the launcher's process group (as a job scheduler or a terminal's Ctrl+C does): msrun, its
+    scheduler and its worker (each in a session of its own) all end, and MASTER_PORT is not held."""
+    out, port = tmp_path / "out", free_port()
+    proc = start_launcher(["bash", str(SCRIPTS / "run_distribute_train_cpu.sh"), "1", str(patches), str(out)],
+                          TRAIN_ARGS="--n1=8 --n2=4 --train_steps=1000000 --batch_size=4 --log_interval=20 "
+                          "--padding=valid", MASTER_PORT=port)
+    log = out / "log" / "worker_0.log"
+    try:
+        wait_for(lambda: log.is_file() and "step 20/" in log.read_text(), "the worker at step 20", interval=0.5)
+        msrun = [int(p) for p in subprocess.run(["pgrep", "-f", "--", f"--master_port={port}"], capture_output=True,
+                                                text=True).stdout.split()]
+        started = _log_pids(out) | set(msrun)
+        assert len(started) >= 3, started  # msrun, the scheduler, the worker
+        os.killpg(proc.pid, signal.SIGTERM)
+    finally:
+        (_, stderr), = finish([proc], [out], timeout=60)
+    assert proc.returncode == 143, stderr
+    assert "error: terminated; msrun and its processes stopped" in stderr
+
+    def gone():
+        return not [pid for pid in started if Path(f"/proc/{pid}").exists()
+                    and Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"]
+
+    wait_for(gone, f"msrun's processes {sorted(started)} ended", seconds=30)
+    with socket.socket() as sock:  # the scheduler's port is free again
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+
+
+@pytest.mark.parametrize("message, shown", [
+    # as MindSpore 2.10 on CPU reports a collective whose peer is gone (from the lost-node test's log)
+    ("\n" + "-" * 52 + "\n- Kernel error:\n" + "-" * 52 + "\nLaunch kernel failed: Default/AllReduce-op0\n\n"
+     + "-" * 52 + "\n- The Function Call Stack: (For framework developers)\n",
+     "Launch kernel failed: Default/AllReduce-op0"),
+    ("AllGather timed out after 30 s waiting for rank 1\nmore", "AllGather timed out after 30 s waiting for rank 1"),
+    ("For 'AllReduce', the input shape (2, 3) does not match (3, 2)", None)])
+def test_only_a_lost_peer_stops_a_rank_quietly(message, shown):
+    """A collective's error that says a peer is gone: one line with MindSpore's first line, exit 1 at once; any
+    other error of a collective is raised as it is (its traceback)."""
+    code = ("import sys\nfrom src.cluster import stop_on_lost_peer\nwith stop_on_lost_peer():\n"
+            "    raise RuntimeError(sys.argv[1])")
+    result = subprocess.run([sys.executable, "-c", code, message], capture_output=True, text=True, cwd=REPO,
+                            env={**os.environ, "RANK_ID": "3", "MS_NODE_TIMEOUT": "30"}, timeout=60)
+    assert result.returncode == 1
+    if shown:
+        assert result.stdout.startswith("[rank 3] stopped: a collective operation failed ("), result.stdout
+        assert result.stdout.rstrip().endswith(f"MindSpore: {shown}") and result.stderr == ""
+    else:
+        assert result.stdout == "" and f"RuntimeError: {message}" in result.stderr

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_in_session
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "scripts"
 LAUNCHERS = sorted(SCRIPTS.glob("run_*train*.sh"))
@@ -24,8 +26,7 @@ LAUNCH_VARS = ("TRAIN_ARGS", "DRY_RUN", "WORKER_NUM", "LOCAL_WORKER_NUM", "NODE_
 def run(script, *args, timeout=60, **env):
     full_env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
     full_env.update({k: str(v) for k, v in env.items()})
-    return subprocess.run(["bash", str(SCRIPTS / script), *map(str, args)], capture_output=True, text=True,
-                          env=full_env, timeout=timeout, cwd=REPO)
+    return run_in_session(["bash", str(SCRIPTS / script), *map(str, args)], timeout, env=full_env, cwd=REPO)
 
 
 @pytest.fixture
@@ -202,6 +203,28 @@ def test_dry_run_paths_are_absolute(data, tmp_path):
                             capture_output=True, text=True, cwd=tmp_path, env=dict(os.environ, DRY_RUN="1"))
     assert result.returncode == 0, result.stderr
     assert f"--data_path={data} --output_path={tmp_path}/out " in result.stdout
+
+
+def test_train_args_paths_are_the_callers(data, tmp_path):
+    """train.py runs from OUTPUT_PATH: relative paths in TRAIN_ARGS are made absolute against the caller's folder,
+    so the launcher's check and the run read the same files (a config only the repository has is refused)."""
+    (tmp_path / "run.yaml").write_text("train_steps: 5\n")
+    env = dict((k, v) for k, v in os.environ.items() if k not in LAUNCH_VARS)
+    ok = subprocess.run(["bash", str(SCRIPTS / "run_single_train_cpu.sh"), "data", "out"], capture_output=True,
+                        text=True, cwd=tmp_path, timeout=60,
+                        env=dict(env, DRY_RUN="1", TRAIN_ARGS="--config_path=run.yaml --validation_path=../val "
+                                 "--data_url=obs://b/d"))
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.rstrip().endswith(f"--config_path={tmp_path}/run.yaml --validation_path={tmp_path.parent}/val "
+                                       "--data_url=obs://b/d"), ok.stdout
+    refused = subprocess.run(["bash", str(SCRIPTS / "run_single_train_cpu.sh"), "data", "out"], capture_output=True,
+                             text=True, cwd=tmp_path, timeout=60,
+                             env=dict(env, TRAIN_ARGS="--config_path=configs/srcnn_x2.yaml"))
+    assert (REPO / "configs" / "srcnn_x2.yaml").is_file()
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr == (f"error: config file '{tmp_path}/configs/srcnn_x2.yaml' not found "
+                              f"(from --config_path={tmp_path}/configs/srcnn_x2.yaml)\n")
+    assert not (tmp_path / "out").exists()
 
 
 def test_dry_run_gpu_distributed(data, tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import save_set5_crops
+from tests.conftest import free_port, save_set5_crops
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -23,12 +23,6 @@ OBS_VARS = ("OBS_ENDPOINT", "OBS_ACCESS_KEY_ID", "OBS_SECRET_ACCESS_KEY", "OBS_S
             "OBS_PATH_STYLE")
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def object_store(tmp_path_factory):
     """An S3-compatible server on loopback (moto, in its own process) with one bucket; yields (endpoint, boto3
@@ -36,7 +30,7 @@ def object_store(tmp_path_factory):
     pytest.importorskip("moto", reason="moto[server] (requirements-dev.txt) runs the local object store")
     pytest.importorskip("obs", reason="esdk-obs-python (requirements-dev.txt) is the OBS client under test")
     boto3 = pytest.importorskip("boto3")
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("moto") / "server.log"
     with open(log, "w", encoding="utf-8") as handle:
         server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
@@ -170,3 +164,79 @@ def test_local_urls_are_used_directly(monkeypatch, tmp_path):
             ["--enable_modelarts=true", f"--data_url={inputs}", f"--data_path={tmp_path}/elsewhere"]))
     off = get_config([f"--data_url={inputs}"])
     assert moxing_adapter.modelarts_paths(off) is off  # nothing changes off ModelArts
+
+
+def _obs_env(endpoint):
+    return dict(OBS_ENDPOINT=endpoint, OBS_ACCESS_KEY_ID="ak", OBS_SECRET_ACCESS_KEY="sk", OBS_SIGNATURE="v4",
+                OBS_PATH_STYLE="true")
+
+
+def test_one_copy_per_node_under_a_lock_of_this_launch(object_store, tmp_path):
+    """Two ranks of one node (same parent, as msrun starts them): local rank 0 downloads, rank 1 waits for the
+    lock of this launch. A lock at the old fixed name in /tmp (left by an earlier run) changes nothing."""
+    endpoint, s3 = object_store
+    for name, body in (("a.bin", b"\x00" * 1000), ("sub/b.bin", b"b" * 10)):
+        s3.put_object(Bucket=BUCKET, Key=f"job2/data/{name}", Body=body)
+    stale = Path("/tmp/srcnn_sync_Local_0.lock")  # what the old code would have taken for this run's lock
+    planted = not stale.exists()
+    stale.touch()
+    code = ("import sys\nfrom src.model_utils.moxing_adapter import sync_data\n"
+            f"sync_data('obs://{BUCKET}/job2/data', sys.argv[1])")
+    script = (f'"{sys.executable}" -c "$CODE" {tmp_path}/rank1 > {tmp_path}/rank1.log 2>&1 &\n'
+              f'DEVICE_ID=0 "{sys.executable}" -c "$CODE" {tmp_path}/rank0 > {tmp_path}/rank0.log 2>&1; r0=$?\n'
+              'wait $!; r1=$?; echo "$r0 $r1"')
+    try:
+        result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120,
+                                env=_env(CODE=code, RANK_SIZE="2", DEVICE_ID="1", **_obs_env(endpoint)))
+    finally:
+        if planted:
+            stale.unlink()
+    logs = [(tmp_path / f"rank{rank}.log").read_text() for rank in (0, 1)]
+    assert result.stdout.split() == ["0", "0"], logs
+    for log in logs:
+        assert log.startswith(f"synced obs://{BUCKET}/job2/data -> {tmp_path}/rank"), log
+    assert (tmp_path / "rank0" / "a.bin").read_bytes() == b"\x00" * 1000
+    assert (tmp_path / "rank0" / "sub" / "b.bin").read_bytes() == b"b" * 10
+    assert not (tmp_path / "rank1").exists()  # rank 1 only waited
+    lock_dir = moxing_adapter.private_lock_dir()
+    assert oct(os.stat(lock_dir).st_mode & 0o777) == "0o700"
+
+
+def test_object_keys_leaving_the_folder_are_refused(object_store, tmp_path, monkeypatch):
+    endpoint, s3 = object_store
+    s3.put_object(Bucket=BUCKET, Key="job3/data/ok.bin", Body=b"ok")
+    s3.put_object(Bucket=BUCKET, Key="job3/data/sub/../../../escape.bin", Body=b"x")
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="job3/")["Contents"]}
+    assert "job3/data/sub/../../../escape.bin" in keys, keys  # stored as given
+    for name, value in _obs_env(endpoint).items():
+        monkeypatch.setenv(name, value)
+    copier = moxing_adapter.ObsCopier.from_environment()
+    with pytest.raises(UserError, match=r"job3/data/sub/\.\./\.\./\.\./escape\.bin: an object key with '\.\.'"):
+        copier.download(f"obs://{BUCKET}/job3/data", str(tmp_path / "a" / "b" / "dl"))
+    assert not list(tmp_path.rglob("escape.bin"))
+
+
+def test_the_scheduler_copies_nothing(monkeypatch):
+    """msrun's scheduler runs train.py too: it trains nothing, so it neither needs a client nor copies."""
+    monkeypatch.setitem(sys.modules, "moxing", None)
+    monkeypatch.setitem(sys.modules, "obs", None)
+    monkeypatch.setenv("MS_ROLE", "MS_SCHED")
+    cfg = get_config(["--enable_modelarts=true", "--data_url=obs://b/data", "--data_path=/nonexistent/data",
+                      "--train_url=obs://b/out"])
+    assert moxing_adapter.moxing_wrapper(cfg)(lambda: "ran")() == "ran"
+    monkeypatch.setenv("MS_ROLE", "MS_WORKER")
+    with pytest.raises(UserError, match="pip install esdk-obs-python"):
+        moxing_adapter.moxing_wrapper(cfg)(lambda: "ran")()
+
+
+def test_a_local_train_url_does_not_replace_an_explicit_output_path(tmp_path):
+    train_url = tmp_path / "outputs"
+    on = ["--enable_modelarts=true", f"--train_url={train_url}"]
+    assert moxing_adapter.modelarts_paths(get_config(on)).output_path == str(train_url)
+    assert moxing_adapter.modelarts_paths(get_config(on + [f"--output_path={train_url}/"])).output_path == \
+        str(train_url)
+    with pytest.raises(UserError) as info:
+        moxing_adapter.modelarts_paths(get_config(on + [f"--output_path={tmp_path}/mine"]))
+    assert str(info.value) == (f"train_url {train_url} is a local folder, used as output_path, but output_path "
+                               f"{tmp_path}/mine (from --output_path={tmp_path}/mine) names another: give one of "
+                               "them, or the same folder to both")

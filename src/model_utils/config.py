@@ -201,12 +201,16 @@ class Config:
         return self._sources.get(key, self._schema.path)
 
     def given(self, key):
-        """Whether the user set ``key`` (a flag, a --config_path file or replace()), rather than the default."""
-        return key in self._sources
+        """Whether the user set ``key`` (a flag, a --config_path file or replace()): not is_default(key)."""
+        return not self.is_default(key)
 
     def config_files(self):
         """The --config_path files this configuration was read from (inputs no output may replace)."""
         return list(self._files)
+
+    def is_default(self, key):
+        """True when ``key`` holds the defaults file's value: no --config_path file, flag or replace() set it."""
+        return key not in self._sources
 
     def replace(self, **changes):
         """A copy with ``changes`` applied, typed, checked against choices and validated like flags.

@@ -20,6 +20,14 @@ def get_device_id():
     return _env_int("DEVICE_ID", 0)
 
 
+def get_local_rank():
+    """This process's index among the processes of its node: LOCAL_RANK if the launcher sets it, else
+    DEVICE_ID (msrun sets it to the local rank; rank tables to the card, at most 8 a node)."""
+    if os.environ.get("LOCAL_RANK", "").strip():
+        return _env_int("LOCAL_RANK", 0)
+    return get_device_id() % min(max(get_device_num(), 1), 8)
+
+
 def get_device_num():
     """Number of devices in the job (RANK_SIZE, default 1)."""
     return _env_int("RANK_SIZE", 1)

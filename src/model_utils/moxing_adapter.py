@@ -15,10 +15,13 @@ Neither moxing, the OBS SDK nor MindSpore is imported unless needed.
 """
 import functools
 import os
+import stat
+import tempfile
 import time
 
 from src.errors import UserError
-from src.model_utils.device_adapter import get_device_id, get_device_num, get_job_id
+from src.file_io import write_text_atomic
+from src.model_utils.device_adapter import get_device_num, get_job_id, get_local_rank
 
 _sync_count = 0
 OBS_PREFIX = "obs://"
@@ -103,7 +106,11 @@ class ObsCopier:
         if not keys:
             raise UserError(f"{url} holds no object: check the bucket and the folder")
         for key in keys:
-            target = os.path.join(folder, *key[len(base):].split("/"))
+            parts = key[len(base):].split("/")
+            if key.startswith("/") or ".." in parts or "\\" in key:
+                raise UserError(f"obs://{bucket}/{key}: an object key with '..', a leading '/' or '\\' would be "
+                                f"written outside {folder}; refused (nothing of {url} is trusted further)")
+            target = os.path.join(folder, *parts)
             os.makedirs(os.path.dirname(target), exist_ok=True)
             self._check(self.client.getObject(bucket, key, downloadPath=target), f"download of obs://{bucket}/{key}")
         return len(keys)
@@ -136,43 +143,63 @@ def _copy(from_path, to_path):
         copier.upload(from_path, to_path)
 
 
-def _local_side(from_path, to_path):
-    """The local folder of a copy: sync_data's marker files live there (shared by the node's devices, private
-    to the job), never at a predictable shared path such as a fixed name in /tmp."""
-    local = from_path if is_obs(to_path) else to_path
-    return local if os.path.isdir(local) or not os.path.splitext(local)[1] else os.path.dirname(local) or "."
+def _launch_token():
+    """Shared by the processes one launcher started on this node, new with every launch: their parent's pid and
+    start time (msrun, mpirun's daemon or the launcher script), so that no lock of an earlier run counts."""
+    parent = os.getppid()
+    try:
+        with open(f"/proc/{parent}/stat", encoding="utf-8") as handle:
+            started = handle.read().rsplit(")", 1)[1].split()[19]  # field 22: start time
+    except (OSError, IndexError):
+        started = "0"
+    return f"{get_job_id()}_{parent}_{started}"
+
+
+def private_lock_dir():
+    """A folder of this user's only (mode 0700, checked): lock files at a fixed name in a world-writable /tmp
+    could be planted or removed by another user."""
+    folder = os.path.join(tempfile.gettempdir(), f"srcnn-sync-{os.getuid()}")
+    try:
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or stat.S_IMODE(info.st_mode) & 0o077:
+        raise UserError(f"{folder} (the lock folder of ModelArts copies) is not a private folder of this user "
+                        "(mode 0700): remove it")
+    return folder
 
 
 def sync_data(from_path, to_path, lock_dir=None):
     """Copy ``from_path`` to ``to_path`` (one of them an obs:// URL).
 
-    With several devices, only the first device of each node (at most 8 per node) copies; the others wait
-    for the marker file it writes when done, as in the model zoo; the marker lives in ``lock_dir``, by default
-    the local side of the copy (_local_side). Calls must happen in the same order on every rank (each call
-    gets the next marker)."""
+    With several devices, only local rank 0 of each node copies; the others wait for the lock file it writes
+    when done, as in the model zoo. The lock is named after this launch (``_launch_token``) in a private
+    folder, so a lock left by an earlier run is never taken for this one's. Calls must happen in the same order
+    on every rank (each call gets the next lock file)."""
     global _sync_count  # pylint: disable=global-statement
-    device_num = get_device_num()
-    lock_dir = lock_dir or _local_side(from_path, to_path)
-    if device_num > 1:
-        os.makedirs(lock_dir, exist_ok=True)
-    lock = os.path.join(lock_dir, f"srcnn_sync_{get_job_id()}_{_sync_count}.lock")
-    _sync_count += 1
     start = time.time()
-    if device_num <= 1:
+    if get_device_num() <= 1:
         _copy(from_path, to_path)
-    elif get_device_id() % min(device_num, 8) == 0 and not os.path.exists(lock):
-        _copy(from_path, to_path)
-        with open(lock, "w", encoding="utf-8"):
-            pass
     else:
-        while not os.path.exists(lock):
-            time.sleep(1)
+        lock = os.path.join(lock_dir or private_lock_dir(), f"{_launch_token()}_{_sync_count}.lock")
+        _sync_count += 1
+        if get_local_rank() == 0:
+            _copy(from_path, to_path)
+            write_text_atomic(lock, "", "copy lock")
+        else:
+            while not os.path.exists(lock):
+                time.sleep(1)
     print(f"synced {from_path} -> {to_path} in {time.time() - start:.1f} s", flush=True)
 
 
 def _folder_of(path):
     """``path`` itself if it names a folder, else its folder (data_path may name a .mindrecord file)."""
     return (os.path.dirname(path) or ".") if os.path.splitext(os.path.basename(path))[1] else path
+
+
+def _same_path(a, b):
+    return os.path.abspath(a) == os.path.abspath(b)
 
 
 def _inside(path, folder):
@@ -194,6 +221,10 @@ def modelarts_paths(cfg):
             raise UserError(f"data_url {data_url} is a local folder, used directly, but data_path {cfg.data_path} "
                             "is not inside it: leave data_path empty or name a file inside data_url")
     if train_url and not is_obs(train_url) and "output_path" in cfg.to_dict():
+        if not (cfg.is_default("output_path") or _same_path(cfg.output_path, train_url)):
+            raise UserError(f"train_url {train_url} is a local folder, used as output_path, but output_path "
+                            f"{cfg.output_path} (from {cfg.source('output_path')}) names another: give one of them, "
+                            "or the same folder to both")
         changes["output_path"] = train_url  # the job uploads this folder itself
     return cfg.replace(**changes) if changes else cfg
 
@@ -240,6 +271,9 @@ def moxing_wrapper(cfg, pre_process=None, post_process=None):
         @functools.wraps(run)
         def wrapped(*args, **kwargs):
             on_modelarts = getattr(cfg, "enable_modelarts", False)
+            if os.environ.get("MS_ROLE") == "MS_SCHED":
+                # msrun's scheduler runs the script too, but trains nothing: the workers copy
+                return run(*args, **kwargs)
             check_obs_client(cfg)
             modelarts_pre_process(cfg)
             if on_modelarts and pre_process:
