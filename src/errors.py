@@ -31,10 +31,21 @@ def _stop_at_once(signum, frame):
             shutil.rmtree(path, ignore_errors=True)
         else:
             _remove(path)
+    # the message from a thread of its own, waited for 1 s at most: a stderr pipe nobody reads any more (a
+    # stopped launcher's) must not keep the process alive, holding its files and ports
+    import threading
+
+    writer = threading.Thread(target=_write_stderr, args=(b"error: interrupted\n",), daemon=True)
+    writer.start()
+    writer.join(1.0)
+    os._exit(128 + signum)
+
+
+def _write_stderr(data):
     try:
-        os.write(2, b"error: interrupted\n")
-    finally:
-        os._exit(128 + signum)
+        os.write(2, data)
+    except OSError:
+        pass
 
 
 def _remove(path):
@@ -51,22 +62,34 @@ def _wait_for_signals(signals):
     _stop_at_once(signal.sigwait(signals), None)
 
 
+def _unblock_in_child():
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _WATCHED)  # a forked child has no waiting thread
+
+
 def stop_on_signals():
     """Route SIGINT and SIGTERM to _stop_at_once: both are blocked in this thread and in every thread started
-    after it (MindSpore's included), and one thread of ours waits for them. A handler would not do: MindSpore
-    installs its own SIGINT handler around graph runs (it re-sends SIGTERM). Called from the main thread,
-    before MindSpore loads (src/__init__.py for the entry scripts); idempotent. A SIGINT the parent ignores
-    stays ignored, as for a background job of a shell. A command that cleans up after an interrupt itself
-    unblocks them (unblock_signals) and installs its handlers."""
+    after it, and one thread of ours waits for them. A Python handler would not do: it runs only when the main
+    thread runs Python code (not while it waits inside MindSpore, e.g. msrun's scheduler in init()), and
+    MindSpore installs its own SIGINT handler around graph runs (which re-sends SIGTERM). Forked children get
+    the signals unblocked again. Called from the main thread, before MindSpore loads (src/__init__.py for the
+    entry scripts); idempotent. A signal the parent ignores stays ignored (SIGINT for a background job of a
+    shell). A command that cleans up after an interrupt itself unblocks them (unblock_signals) and installs its
+    own handlers."""
     import threading
 
-    wanted = {signum for signum in (signal.SIGINT, signal.SIGTERM)
-              if signal.getsignal(signum) is not signal.SIG_IGN}
-    if _WATCHED or not wanted or threading.current_thread() is not threading.main_thread():
+    if _WATCHED or threading.current_thread() is not threading.main_thread():
         return
-    _WATCHED.update(wanted)
-    signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
-    threading.Thread(target=_wait_for_signals, args=(wanted,), name="srcnn-signals", daemon=True).start()
+    if os.environ.get("MS_ROLE") == "MS_SCHED":
+        # msrun's scheduler (a train.py that only waits in MindSpore's init(), holding the interpreter lock, so
+        # no Python code of ours could run): the default actions end it at once, as its launcher expects
+        return
+    _WATCHED.update(signum for signum in (signal.SIGINT, signal.SIGTERM)
+                    if signal.getsignal(signum) is not signal.SIG_IGN)
+    if not _WATCHED:
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)
+    os.register_at_fork(after_in_child=_unblock_in_child)
+    threading.Thread(target=_wait_for_signals, args=(set(_WATCHED),), name="srcnn-signals", daemon=True).start()
 
 
 def unblock_signals():
