@@ -101,7 +101,7 @@ def test_patches_equal_the_protocol(images, built):
 
     meta = json.loads((folder / (file.name + ".json")).read_text())
     assert meta == {"scale": SCALE, "patch_size": PATCH, "stride": STRIDE, "downscale_factors": [1.0],
-                    "count": result["count"], "images": 3, "skipped": [], "src_folder": str(images.resolve()),
+                    "holdout_images": [], "count": result["count"], "images": 3, "skipped": [], "src_folder": str(images.resolve()),
                     "columns": ["lr", "hr"]}
     info = inspect_mindrecord(folder)
     assert info == {"file": str(file), "patch_size": PATCH, "count": result["count"], "meta": meta}
