@@ -15,7 +15,7 @@ from src.errors import run_cli
 def main(argv):
     from src.model_utils.config import get_config
 
-    cfg = get_config(argv, description=__doc__)
+    cfg = get_config(argv, script=__file__, description=__doc__)
     from src.eval_ms import run_eval
 
     run_eval(cfg)

@@ -12,7 +12,7 @@ from src.errors import run_cli
 def main(argv):
     from src.model_utils.config import get_config
 
-    cfg = get_config(argv, description=__doc__)
+    cfg = get_config(argv, script=__file__, description=__doc__)
     from src.onnx_predictor import run_eval_onnx
 
     run_eval_onnx(cfg)

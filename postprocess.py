@@ -17,8 +17,8 @@ def main(argv):
 
     argv = list(argv)
     preprocess_path = pop_flag(argv, "preprocess_path")  # not a config.yaml key: postprocess.py's own flag
-    cfg = get_config(argv, description=__doc__ + "\n--preprocess_path=DIR  output_path of preprocess.py "
-                                                 "(holding meta.json)")
+    cfg = get_config(argv, script=__file__,
+                     description=__doc__ + "\n--preprocess_path=DIR  output_path of preprocess.py (holding meta.json)")
     run_postprocess(cfg, preprocess_path)
 
 

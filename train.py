@@ -9,7 +9,7 @@ from src.errors import run_cli
 def main(argv):
     from src.model_utils.config import get_config
 
-    cfg = get_config(argv, description=__doc__)
+    cfg = get_config(argv, script=__file__, description=__doc__)
     from src.cluster import stop_on_lost_peer
     from src.model_utils.moxing_adapter import modelarts_paths, moxing_wrapper
     from src.trainer import Trainer

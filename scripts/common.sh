@@ -303,7 +303,9 @@ report_worker_failures() {
         rank=$(log_rank "$log")
         err=$(first_error "$log")
         pid=$(log_pid "$log")
-        if [[ -n $err ]]; then
+        # "error: interrupted" is a rank that was sent SIGTERM/SIGINT (by msrun or MindSpore after another
+        # rank's failure): stopped, not failed
+        if [[ -n $err && $err != "error: interrupted" ]]; then
             echo "error: rank $rank failed: $err" >&2
             echo "       log: $log" >&2
             failed=$((failed + 1))

@@ -6,6 +6,14 @@ MindSpore. Every entry script imports ``src`` first, so this is the single place
 import os
 import sys
 
+# Ctrl-C / SIGTERM at any moment of an entry script, including `import mindspore`: first thing, see src/errors.py
+ENTRY_SCRIPTS = ("train.py", "eval.py", "eval_onnx.py", "export.py", "test.py", "preprocess.py", "postprocess.py",
+                 "create_dataset.py", "convert_official_weights.py")
+if os.path.basename(getattr(sys.modules.get("__main__"), "__file__", None) or "") in ENTRY_SCRIPTS:
+    from src.errors import stop_on_signals
+
+    stop_on_signals()
+
 # oneDNN (MindSpore's CPU backend) reads ONEDNN_MAX_CPU_ISA once, when MindSpore loads. Two facts decide it:
 # - plain NCHW convolutions (nn.Conv2d) get slow reference kernels when AVX-512 is allowed; capped at AVX2
 #   they take a JIT GEMM path (~30x faster forward).

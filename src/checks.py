@@ -10,7 +10,7 @@ from pathlib import Path
 
 from src.errors import UserError
 
-__all__ = ["check_output_file", "check_output_folder"]
+__all__ = ["check_output_file", "check_output_folder", "check_outputs_spare_inputs", "image_inputs"]
 
 
 def _existing_ancestor(path):
@@ -58,3 +58,48 @@ def check_output_folder(path, key):
             raise UserError(f"{key} {path} is not writable")
         return
     _check_creatable(path, key)
+
+
+def image_inputs(key, folder):
+    """[(key, path)] of the images a command reads from ``folder`` (a folder or one image), for
+    check_outputs_spare_inputs; [] if it cannot be listed (the command's own check reports that)."""
+    from src.image_io import list_images
+
+    if not folder:
+        return []
+    try:
+        return [(key, path) for path in list_images(folder, key=key)]
+    except UserError:
+        return []
+
+
+def check_outputs_spare_inputs(outputs, inputs, folders=()):
+    """Before anything is written: no output is an input of the same command, by real path (symlinks
+    resolved). ``outputs`` and ``inputs`` are [(key, path)] of files (empty paths skipped); ``folders`` are
+    [(key, path)] of output folders whose whole content the command replaces or deletes (no input may lie
+    in them). UserError naming both paths."""
+    def real(path):
+        return os.path.realpath(os.fspath(path))
+
+    def same(path, real_path):
+        return "" if os.path.abspath(os.fspath(path)) == real_path else f" (the same file: {real_path})"
+
+    by_real = {}
+    for key, path in inputs:
+        if path and os.path.isfile(path):
+            by_real.setdefault(real(path), (key, path))
+    for key, path in outputs:
+        if not path:
+            continue
+        clash = by_real.get(real(path))
+        if clash:
+            raise UserError(f"{key} {path} is the input {clash[0]} {clash[1]}{same(path, real(path))}: writing "
+                            f"it would replace the input; choose another {key}")
+    for key, folder in folders:
+        if not folder:
+            continue
+        inside = real(folder) + os.sep
+        for real_path, (in_key, in_path) in by_real.items():
+            if real_path.startswith(inside):
+                raise UserError(f"{key} {folder} holds the input {in_key} {in_path}, and this command replaces "
+                                f"or deletes what is in it: choose another {key}")

@@ -86,9 +86,10 @@ def main(argv):
     parser.add_argument("--output", required=True, help="checkpoint to write (.ckpt)")
     parser.add_argument("--scale", type=int, choices=(2, 3, 4), help="recorded in the checkpoint")
     args = parser.parse_args(argv)
-    from src.checks import check_output_folder
+    from src.checks import check_output_folder, check_outputs_spare_inputs
 
     check_output_folder(os.path.dirname(os.path.abspath(args.output)), "output")
+    check_outputs_spare_inputs([("output", args.output)], [("mat_path", args.mat_path)])
     arch, n1, n2 = convert(args.mat_path, args.output, args.scale)
     print(f"{args.mat_path}: SRCNN {arch} (n1={n1}, n2={n2}) -> {args.output}")
 

@@ -28,9 +28,7 @@ import contextlib  # noqa: E402
 import functools  # noqa: E402
 import json  # noqa: E402
 import multiprocessing  # noqa: E402
-import shutil  # noqa: E402
 import signal  # noqa: E402
-import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
@@ -38,8 +36,10 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from src.checks import check_output_folder  # noqa: E402
-from src.errors import UserError, run_cli  # noqa: E402
+from src.checks import check_output_folder, check_outputs_spare_inputs  # noqa: E402
+from src.errors import Terminated, UserError, run_cli, unblock_signals  # noqa: E402
+from src.file_io import (DISK_FULL, disk_full, free_bytes, make_owned_temp_dir, release_temp_dir,  # noqa: E402
+                         remove_stale_temp_dirs, temp_dir_is_mine, temp_dir_owner_alive)
 from src.image_io import ImageReadError, holdout_names, list_images, read_image, split_holdout  # noqa: E402
 from src.matlab_functions import imresize  # noqa: E402
 from src.progress import progress  # noqa: E402
@@ -49,6 +49,7 @@ __all__ = ["MINDRECORD_COLUMNS", "dataset_file_name", "patch_positions", "extrac
            "build_dataset", "inspect_mindrecord", "main"]
 
 MINDRECORD_COLUMNS = ("lr", "hr")
+TEMP_PREFIX = ".create_dataset.tmp-"  # this script's temporary folders (a killed run's are removed by the next)
 CHUNK_ROWS = 2048  # rows per FileWriter.write_raw_data call (~18 MB at patch_size 33)
 _SCHEMA_DESC = "srcnn_patches"
 
@@ -247,6 +248,44 @@ class _ChunkedWriter:
             self.written += len(rows)
 
 
+def _switch_journal(final):
+    """The file that exists only while the three files of ``final`` are being replaced (see _switch_in)."""
+    return final.with_name(f".{final.name}.switch")
+
+
+def _switch_in(temp_folder, final):
+    """Replace the set ``final``, ``final.db``, ``final.json`` by the complete new set in ``temp_folder``.
+    Three renames cannot be one atomic step, so the journal names the new set first: a run killed between the
+    renames leaves the journal, readers refuse the mixed set (inspect_mindrecord), and the next build finishes
+    the switch from the journal (_finish_switch) before anything else."""
+    journal = _switch_journal(final)
+    with open(journal, "w", encoding="utf-8") as handle:  # written in place: until it is complete, nothing moved
+        json.dump({"from": str(temp_folder)}, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    _finish_switch(final)
+
+
+def _finish_switch(final):
+    """Complete the switch a journal describes (the renames not done yet), then drop the journal and the
+    emptied temporary folder. UserError if the process that started it is still at work."""
+    journal = _switch_journal(final)
+    if not journal.exists():
+        return
+    meta = _read_sidecar(journal) or {}
+    source = Path(meta.get("from", ""))
+    if source.name.startswith(TEMP_PREFIX) and source.parent == final.parent and source.is_dir():
+        if not temp_dir_is_mine(source) and temp_dir_owner_alive(source):
+            raise UserError(f"{final} is being replaced by another create_dataset run right now: wait for it")
+        for suffix in (".db", "", ".json"):  # the .db names the data file by basename only
+            part = source / f"{final.name}{suffix}"
+            if part.exists():
+                os.replace(part, f"{final}{suffix}")
+    journal.unlink()
+    if source.name.startswith(TEMP_PREFIX) and source.parent == final.parent:
+        release_temp_dir(source)
+
+
 def _make_temp_folder(output_folder):
     folder = Path(output_folder)
     try:
@@ -257,8 +296,9 @@ def _make_temp_folder(output_folder):
         raise UserError(f"cannot create output folder {folder} ({err.strerror or err})") from None
     if not folder.is_dir():
         raise UserError(f"output folder {folder} exists and is not a folder")
+    remove_stale_temp_dirs(folder, TEMP_PREFIX)  # left by a killed run (its lock is free)
     try:
-        return Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder))
+        return make_owned_temp_dir(folder, TEMP_PREFIX)
     except OSError as err:
         raise UserError(f"output folder {folder} is not writable ({err.strerror or err})") from None
 
@@ -276,7 +316,7 @@ def _write_json_atomic(path, data):
 
 
 def build_dataset(src_folder, output_folder, scale=2, patch_size=33, stride=14, downscale_factors=(1.0,),
-                  num_workers=2, chunk_rows=CHUNK_ROWS, show_progress=True, holdout=""):
+                  num_workers=2, chunk_rows=CHUNK_ROWS, show_progress=True, holdout="", config_files=()):
     """Write the MindRecord of patch pairs (see the module docstring); returns the sidecar dict plus
     ``file`` (path of the .mindrecord) and ``seconds``.
 
@@ -302,9 +342,17 @@ def build_dataset(src_folder, output_folder, scale=2, patch_size=33, stride=14, 
     output_folder = Path(output_folder)
     name = dataset_file_name(scale, patch_size, stride)
     final = output_folder / name
+    check_outputs_spare_inputs([("output_folder", f"{final}{suffix}") for suffix in ("", ".db", ".json")],
+                               [("src_folder", path) for path in paths + held]
+                               + [("config_path", path) for path in config_files])
     created_folder = not output_folder.exists()
     temp_folder = _make_temp_folder(output_folder)
-    pool = None
+    try:
+        _finish_switch(final)  # an earlier run killed half-way through replacing the set
+    except BaseException:
+        release_temp_dir(temp_folder)
+        raise
+    pool, chunks = None, None
     try:
         workers = max(1, min(int(num_workers), len(paths)))
         context = _pool_context()
@@ -353,21 +401,25 @@ def build_dataset(src_folder, output_folder, scale=2, patch_size=33, stride=14, 
                 "holdout_images": sorted(held_names),
                 "count": stored, "images": used, "skipped": skipped,
                 "src_folder": os.path.abspath(src_folder), "columns": list(MINDRECORD_COLUMNS)}
+        _write_json_atomic(Path(f"{temp_file}.json"), meta)
         with _signals_deferred():  # the three files are replaced together (a Ctrl-C here acts after them)
-            os.replace(f"{temp_file}.db", f"{final}.db")  # the .db names the data file by basename only
-            os.replace(temp_file, final)
-            _write_json_atomic(Path(f"{final}.json"), meta)
-    except BaseException:
+            _switch_in(temp_folder, final)
+    except BaseException as err:
         if pool is not None:
             pool.terminate()
             pool.join()
-        shutil.rmtree(temp_folder, ignore_errors=True)
+        release_temp_dir(temp_folder)
         if created_folder:
             with contextlib.suppress(OSError):
                 output_folder.rmdir()  # only if empty: the folder this run made for its output
+        # MindSpore's FileWriter reports a full disk as a RuntimeError ("Failed to write data ...")
+        if isinstance(err, (OSError, RuntimeError)) and (getattr(err, "errno", None) in DISK_FULL
+                                                         or free_bytes(output_folder) < (1 << 20)):
+            written = 2 * 4 * patch_size * patch_size * (chunks.written + chunks.pending) if chunks else 0
+            raise disk_full(final, "MindRecord", f"more than {written}" if written else None) from None
         raise
     finally:
-        shutil.rmtree(temp_folder, ignore_errors=True)
+        release_temp_dir(temp_folder)
     return dict(meta, file=str(final), seconds=time.monotonic() - start)
 
 
@@ -406,6 +458,9 @@ def inspect_mindrecord(path):
         raise UserError(f"MindRecord {path} does not exist")
     elif path.name.endswith(".mindrecord.db"):
         raise UserError(f"{path} is a MindRecord index; pass the data file {path.name[:-3]}")
+    if _switch_journal(path).exists():
+        raise UserError(f"{path} is being replaced, or a create_dataset run was killed while replacing it (its "
+                        f"{_switch_journal(path).name} exists): wait for it, or run src/create_dataset.py again")
     index = Path(f"{path}.db")
     if not index.is_file():
         raise UserError(f"{path}: its index file {index.name} is missing (keep the .mindrecord and .db together)")
@@ -445,18 +500,22 @@ def inspect_mindrecord(path):
 def main(argv=None):
     from src.model_utils.config import get_config
 
-    cfg = get_config(argv, description=__doc__.split("\n\n")[0])
+    cfg = get_config(argv, script="create_dataset.py", description=__doc__.split("\n\n")[0])
 
-    def interrupted(signum, frame):  # SIGTERM cleans up like Ctrl-C
-        raise KeyboardInterrupt
+    def interrupted(signum, frame):  # cleaned up by build_dataset (its pool and temporary folder)
+        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupted)
+    previous = {signum: signal.signal(signum, interrupted) for signum in (signal.SIGINT, signal.SIGTERM)
+                if signal.getsignal(signum) is not signal.SIG_IGN}
+    unblock_signals()  # this script cleans up through KeyboardInterrupt (its pool, see _signals_deferred)
     try:
         result = build_dataset(cfg.src_folder, cfg.output_folder, scale=cfg.scale, patch_size=cfg.patch_size,
                                stride=cfg.stride, downscale_factors=cfg.downscale_factors,
-                               num_workers=cfg.num_workers, holdout=cfg.holdout_images)
+                               num_workers=cfg.num_workers, holdout=cfg.holdout_images,
+                               config_files=cfg.config_files())
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     print(_summary_line(result), flush=True)
     return 0
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from src.errors import UserError
 from src.file_io import write_text_atomic
-from src.image_io import ImageReadError, list_images, read_image
+from src.image_io import ImageReadError, check_fits_memory, list_images, read_image
 from src.metrics import SSIM_WINDOW, psnr, ssim
 from src.progress import progress, warn
 from src.protocol import modcrop, prepare_pair, to_uint8
@@ -30,7 +30,7 @@ def _warn(message):
     warn(message)  # clears a progress bar drawn on the same terminal line
 
 
-def _image_name(path, data_path):
+def image_name(path, data_path):
     """Path relative to the data folder, without extension (the file's stem if data_path is the file)."""
     path, data_path = Path(path), Path(data_path)
     if path == data_path:
@@ -59,6 +59,7 @@ def _iter_images(data_path, scale, skipped, show_progress, min_side=0, min_side_
         if len(kept) < len(paths):
             print(f"note: ignoring {len(paths) - len(kept)} image(s) under save_images {exclude}", file=sys.stderr)
         paths = kept
+    check_fits_memory(paths)  # all of them, before the first is scored
     protocol_side = min_image_side(scale)
     needed = max(protocol_side, int(min_side or 0))
     why = f": {min_side_reason}" if min_side_reason and needed > protocol_side else ""
@@ -76,7 +77,7 @@ def _iter_images(data_path, scale, skipped, show_progress, min_side=0, min_side_
                   f"(needs at least {needed} pixels per side{why})")
             skipped.append(str(path))
             continue
-        yield _image_name(path, data_path), img
+        yield image_name(path, data_path), img
 
 
 def iter_pairs(data_path, scale, skipped=None, show_progress=False, min_side=0, min_side_reason=""):
@@ -93,13 +94,33 @@ def iter_pairs(data_path, scale, skipped=None, show_progress=False, min_side=0, 
         yield name, hr_y, lr_up
 
 
+class NonFiniteOutput(UserError):
+    """The model's output for an image holds NaN or Inf: there is no honest PSNR for it."""
+
+
+def check_finite_output(sr):
+    """``sr`` unchanged, or NonFiniteOutput: NaN/Inf would be clipped to black or white by the conversion to
+    8 bits and scored as if it were a (bad) picture."""
+    sr = np.asarray(sr)
+    finite = np.isfinite(sr)
+    if not finite.all():
+        raise NonFiniteOutput(f"the model output holds {int(sr.size - finite.sum())} NaN/Inf value(s) of "
+                              f"{sr.size}: not scored (the model is damaged, or overflows on this input)")
+    return sr
+
+
+def named(name, where, err):
+    """The UserError ``err`` about one image, with the image's name first."""
+    return UserError(f"image {name} of {where}: {err}")
+
+
 def score_image(sr01, hr_y, lr_up, scale):
     """PSNR/SSIM of the network output and of the bicubic input against ``hr_y`` (Y, shave = scale).
 
     ``sr01`` and ``lr_up`` are float images in [0, 1] (unclipped is fine), ``hr_y`` is uint8; all HxW.
     Returns ``{"psnr", "ssim", "bicubic_psnr", "bicubic_ssim"}`` as Python floats.
     """
-    sr01 = np.asarray(sr01)
+    sr01 = check_finite_output(sr01)
     if sr01.shape != hr_y.shape or lr_up.shape != hr_y.shape:
         raise ValueError(f"shape mismatch: sr {sr01.shape}, lr_up {lr_up.shape}, hr_y {hr_y.shape}")
     sr_y = to_uint8(sr01)
@@ -155,7 +176,10 @@ def evaluate_folder(data_path, scale, predict, *, show_progress=True, save_image
         if sr.shape != lr_up.shape:
             raise UserError(f"{name} in {data_path}: the model returned shape {sr.shape}, "
                             f"expected the input's shape {lr_up.shape}")
-        scores = score_image(sr, hr_y, lr_up, scale)
+        try:
+            scores = score_image(sr, hr_y, lr_up, scale)
+        except NonFiniteOutput as err:
+            raise named(name, data_path, err) from None
         images.append({"name": name, **scores})
         if save_images is not None:
             save_scored_images(save_images, name, scale, img, sr, lr_up, scores)

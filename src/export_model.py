@@ -15,18 +15,17 @@ convert faithfully, and they stay per layer, as eval.py pads. Every export is ch
 MindSpore network before it is moved into place (onnxruntime for ONNX, GraphCell for MINDIR).
 """
 import os
-import shutil
-import tempfile
 
 import numpy as np
 
-from src.checks import check_output_file
+from src.checks import check_output_file, check_outputs_spare_inputs
 from src.errors import UserError
 
 EXTENSIONS = {"MINDIR": ".mindir", "AIR": ".air", "ONNX": ".onnx"}
 DYNAMIC_AXES = {0: "batch", 2: "height", 3: "width"}
 TRACE_SIZE = (37, 45)  # traced size of dynamic ONNX exports: odd and distinct, so a baked-in size shows
 CHECK_SIZES = ((24, 40), (53, 31))  # sizes a dynamic export is checked at
+TEMP_PREFIX = ".export_"  # export's temporary folders beside the model (a killed run's are removed by the next)
 TOLERANCE = 1e-4  # max |difference| to the MindSpore network allowed for an export (float32 reorderings)
 
 
@@ -216,11 +215,19 @@ def export_network(net, path, file_format, size=None):
     |difference| to ``net`` (None when not checked: AIR, or ONNX without onnxruntime)."""
     import mindspore as ms
 
+    from src.file_io import (DISK_FULL, check_space, disk_full, make_owned_temp_dir, release_temp_dir,
+                             remove_stale_temp_dirs)
+
     net.set_train(False)
     folder = os.path.dirname(os.path.abspath(path))
+    # the model (float32 weights) plus the exporter's temporary copies and graph: checked first, so a full disk
+    # is one line before any work, not a failure in MindSpore's writer
+    needed = 3 * 4 * sum(int(np.prod(p.shape)) for p in net.get_parameters()) + (256 << 10)
     try:
         os.makedirs(folder, exist_ok=True)
-        tmp_dir = tempfile.mkdtemp(prefix=".export_", dir=folder)
+        check_space(path, needed, "model")
+        remove_stale_temp_dirs(folder, TEMP_PREFIX)  # left by a killed export (their lock is free)
+        tmp_dir = str(make_owned_temp_dir(folder, TEMP_PREFIX))
     except OSError as err:
         raise UserError(f"cannot write {path}: folder {folder} is not writable ({err.strerror or err})") from None
     try:
@@ -241,9 +248,11 @@ def export_network(net, path, file_format, size=None):
         os.chmod(produced, 0o644)
         os.replace(produced, path)
     except OSError as err:
+        if err.errno in DISK_FULL:
+            raise disk_full(path, "model", needed) from None
         raise UserError(f"cannot write {path} ({err.strerror or err})") from None
     finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        release_temp_dir(tmp_dir)
     return diff
 
 
@@ -260,12 +269,16 @@ def run_export(cfg):
     size = _static_size(cfg)
 
     from src.device import init_context
-    from src.eval_ms import resolve_checkpoint
+    from src.eval_ms import checkpoint_settings, resolve_checkpoint
     from src.network import inference_padding, network_from_checkpoint
 
     checkpoint = resolve_checkpoint(cfg)
+    check_outputs_spare_inputs([("file_name", path)], [("checkpoint_path", checkpoint)]
+                               + [("config_path", f) for f in cfg.config_files()])
+    cfg, weights = checkpoint_settings(cfg, checkpoint)
     init_context(cfg.device_target, cfg.device_id)
-    net, _ = network_from_checkpoint(checkpoint, inference_padding(cfg.padding), cfg.device_target)
+    net, _ = network_from_checkpoint(checkpoint, inference_padding(cfg.padding), cfg.device_target,
+                                     weights=weights)
     diff = export_network(net, path, file_format, size)
     if size:
         shape = f"[1,1,{size[0]},{size[1]}]"

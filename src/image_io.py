@@ -7,18 +7,19 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from src.errors import UserError
 from src.file_io import write_atomic
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageReadError", "read_image", "list_images", "write_image", "holdout_names",
-           "split_holdout"]
+           "split_holdout", "check_fits_memory"]
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
 
-# Pillow modes that hold one channel of more than 8 bits.
-_HIGH_BIT_GRAY_MODES = ('I', 'I;16', 'I;16B', 'I;16L', 'I;16N')
+# Pillow modes that hold one channel of 16 bits ('I' is 32-bit: read_image checks its values first).
+_HIGH_BIT_GRAY_MODES = ('I;16', 'I;16B', 'I;16L', 'I;16N')
+_EXIF_ORIENTATION = 0x0112
 _COLOUR_MODES_WITH_ALPHA = ('RGBA', 'RGBa', 'RGBX', 'PA')
 
 
@@ -96,6 +97,19 @@ def _to_array(img):
         return np.asarray(img, dtype=np.uint8)
     if mode in _HIGH_BIT_GRAY_MODES:
         return _sixteen_to_eight(np.asarray(img))
+    if mode == 'I':  # 32-bit integers: Pillow's container for 16-bit PNGs too; only 0..65535 has a known scale
+        values = np.asarray(img)
+        low, high = int(values.min()), int(values.max())
+        if low < 0 or high > 65535:
+            raise ValueError(f"32-bit integer pixels from {low} to {high}, beyond 16 bits: no faithful 8-bit "
+                             "conversion; convert it to 8 or 16 bits")
+        return _sixteen_to_eight(values)
+    if mode == 'F':  # 32-bit floats: faithful only as intensities in [0, 1]
+        values = np.asarray(img, dtype=np.float64)
+        if not np.isfinite(values).all() or values.min() < 0 or values.max() > 1:
+            raise ValueError(f"32-bit float pixels from {np.nanmin(values):g} to {np.nanmax(values):g}, not in "
+                             "[0, 1]: no faithful 8-bit conversion; convert it to 8 or 16 bits")
+        return np.floor(values * 255.0 + 0.5).astype(np.uint8)
     if mode in ('1', 'LA', 'La'):
         return np.asarray(img.convert('L'), dtype=np.uint8)
     if mode == 'P':
@@ -112,7 +126,9 @@ def _to_array(img):
 def read_image(path):
     """Decode an image file into uint8: HxW for single-channel images, HxWx3 RGB otherwise.
 
-    16-bit files are scaled to 8 bits by round(v / 257); alpha is dropped; palette images become RGB
+    16-bit files are scaled to 8 bits by round(v / 257), 32-bit integer ones too if their values fit 16 bits,
+    32-bit float ones in [0, 1] by round(v * 255) (other 32-bit images are refused, never clipped); the EXIF
+    orientation of a photo is applied; alpha is dropped; palette images become RGB
     (or gray if the palette is gray); CMYK becomes RGB. Raises ImageReadError on any decoding failure.
     """
     path = Path(path)
@@ -124,6 +140,8 @@ def read_image(path):
             if rawmode is not None:
                 return _read_with_opencv(path, gray=rawmode.startswith('L'))
             img.load()  # decode everything now so truncated data fails here, not later
+            if img.getexif().get(_EXIF_ORIENTATION, 1) != 1:  # a phone photo: upscale it as it is displayed
+                img = ImageOps.exif_transpose(img)
             return np.ascontiguousarray(_to_array(img))
     except ImageReadError:
         raise
@@ -137,6 +155,47 @@ def read_image(path):
         raise _unreadable(path, "unrecognised image format") from None
     except Exception as err:  # noqa: BLE001 - decoders raise OSError, SyntaxError, ValueError, zlib.error, ...
         raise _unreadable(path, err) from None
+
+
+# Bytes per pixel of a ground truth while it is scored: the protocol's float64 copies (YCbCr, Y, bicubic down
+# and up) and the network's float32 activations (64 + 32 channels of the widest shipped 9-x-5 network, whole
+# image). An over-estimate on purpose: an image that fails this check would have been killed by the OOM killer.
+SCORING_BYTES_PER_PIXEL = 512
+
+
+def available_memory():
+    """Bytes of memory available to a new allocation (Linux MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_fits_memory(paths, bytes_per_pixel=SCORING_BYTES_PER_PIXEL, key="data_path"):
+    """Before any work: UserError naming the first image of ``paths`` whose size (read from its header, nothing
+    decoded) needs more memory than is available. Unreadable headers are left to read_image to report."""
+    import warnings
+
+    limit = available_memory()
+    if limit is None:
+        return
+    for path in paths:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(path) as img:
+                    width, height = img.size
+        except Exception:  # noqa: BLE001 - read_image reports unreadable files in its own words
+            continue
+        needed = width * height * bytes_per_pixel
+        if needed > limit:
+            raise UserError(f"{key}: image {path} is {width}x{height} ({width * height / 1e6:.0f} Mpixels): scoring "
+                            f"it needs about {needed / 2 ** 30:.1f} GiB, more than the {limit / 2 ** 30:.1f} GiB of "
+                            "memory available; crop or downscale it first")
 
 
 def _is_hidden(relative):

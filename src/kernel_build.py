@@ -7,6 +7,7 @@ the source, the compiler, the flags and the CPU, and written atomically (ranks b
 it cannot be used (no compiler, a failed build, SRCNN_FUSED_CPU=0, not Linux, MindSpore's
 MS_CUSTOM_AOT_WHITE_LIST excluding the cache); callers fall back with ``note_fallback``.
 """
+import atexit
 import hashlib
 import os
 import platform
@@ -89,6 +90,22 @@ def _compile(compiler, flags, output):
     return result.returncode == 0, (errors or lines or [""])[0]
 
 
+def _unsafe_reason(path, cache):
+    """Why the cached library ``path`` (or a folder on the way to it, from ``cache`` down) must not be loaded:
+    not owned by this user (or root), or writable by others; None when it is safe."""
+    me = os.getuid()
+    for item in (path, os.path.dirname(path), cache):
+        try:
+            info = os.stat(item)
+        except FileNotFoundError:
+            continue
+        if info.st_uid not in (me, 0):
+            return f"{item} belongs to uid {info.st_uid}, not to this user"
+        if info.st_mode & 0o022:
+            return f"{item} is writable by other users (mode {info.st_mode & 0o777:o})"
+    return None
+
+
 def build_library():
     """The compiled kernel library's path (built once per source, compiler, flags and CPU)."""
     if not enabled():
@@ -118,7 +135,14 @@ def build_library():
                                      " ".join(flags).encode(), _cpu_signature().encode()])).hexdigest()[:16]
     folder = os.path.join(cache, key)
     path = os.path.join(folder, LIBRARY_NAME)
-    if os.path.isfile(path) and os.access(path, os.R_OK):
+    unsafe = _unsafe_reason(path, cache) if os.path.exists(path) or os.path.isdir(folder) else None
+    if unsafe:  # loading it would run whatever another user put there: build a private copy instead
+        folder = tempfile.mkdtemp(prefix="srcnn-kernel-")  # mode 0700, a fresh unpredictable name
+        atexit.register(shutil.rmtree, folder, True)  # this process's copy only
+        path = os.path.join(folder, LIBRARY_NAME)
+        print(f"note: fused CPU kernel cache not trusted ({unsafe}); building a private copy in {folder}",
+              file=sys.stderr)
+    elif os.path.isfile(path) and os.access(path, os.R_OK):
         return path
     try:
         os.makedirs(folder, exist_ok=True)

@@ -4,7 +4,7 @@ import tempfile
 
 import numpy as np
 
-from src.errors import UserError
+from src.errors import IN_FLIGHT, UserError
 from src.srcnn import ARCHS, SRCNN
 from src.srcnn_gemm import SRCNNGemm
 
@@ -91,8 +91,19 @@ def widen_middle_filter(weights, arch, path="checkpoint"):
     return {**weights, "conv2.weight": wide}
 
 
+def check_finite(name, value, path="checkpoint"):
+    """UserError naming the parameter if ``value`` holds NaN or Inf: such weights give NaN outputs, and a
+    PSNR of NaN outputs is a meaningless number."""
+    value = np.asarray(value)
+    if value.dtype.kind == "f" and not np.isfinite(value).all():
+        bad = int(value.size - np.isfinite(value).sum())
+        raise UserError(f"{path}: parameter {name} holds {bad} NaN/Inf value(s) of {value.size}: the weights are "
+                        "damaged (or their training diverged); use an earlier checkpoint")
+
+
 def load_weights(net, weights, path="checkpoint"):
-    """Copy SRCNN weights (name -> array) into `net`; UserError naming expected and found shapes."""
+    """Copy SRCNN weights (name -> array) into `net`; UserError naming expected and found shapes, or a
+    parameter holding NaN/Inf."""
     import mindspore as ms
 
     params = {p.name: p for p in net.get_parameters()}
@@ -104,6 +115,8 @@ def load_weights(net, weights, path="checkpoint"):
         if found != expected:
             raise UserError(f"{path}: {name} has shape {found}, the network (arch={net.arch}, n1={net.n1}, "
                             f"n2={net.n2}) expects {expected}")
+        check_finite(name, weights[name], path)
+    for name in PARAM_NAMES:
         params[name].set_data(ms.Tensor(np.asarray(weights[name], np.float32)))
 
 
@@ -112,22 +125,73 @@ def save_checkpoint(entries, path, meta=None):
     a kill at any moment leaves either the old file or the complete new one."""
     import mindspore as ms
 
+    from src.file_io import DISK_FULL, check_space, disk_full
+
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".ckpt", dir=folder)
-    os.close(fd)
+    params = entries.get_parameters() if hasattr(entries, "get_parameters") else [e["data"] for e in entries]
+    needed = sum(int(np.prod(p.shape)) * 8 for p in params) + (64 << 10)  # float32 data + generous framing
+    try:
+        os.makedirs(folder, exist_ok=True)
+        check_space(path, needed, "checkpoint")  # else MindSpore logs a CRITICAL line and leaves a partial file
+        fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".ckpt", dir=folder)
+        os.close(fd)
+    except OSError as err:
+        raise UserError(f"cannot write checkpoint {path} ({err.strerror or err})") from None
+    partial = os.path.splitext(tmp)[0] + ".tmp"  # MindSpore's own temporary name for ``tmp``
+    IN_FLIGHT.update((tmp, partial))  # removed by an interrupt (src/errors.py)
     try:
         ms.save_checkpoint(entries, tmp, append_dict=dict(meta or {}))
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+    except OSError as err:
+        for name in (tmp, partial):
+            if os.path.exists(name):
+                os.remove(name)
+        if err.errno in DISK_FULL:
+            raise disk_full(path, "checkpoint", needed) from None
+        raise UserError(f"cannot write checkpoint {path} ({err.strerror or err})") from None
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        for name in (tmp, partial):
+            if os.path.exists(name):
+                os.remove(name)
+        IN_FLIGHT.difference_update((tmp, partial))
 
 
-def network_from_checkpoint(path, padding="replicate", device_target="CPU", training=False):
-    """An SRCNN whose architecture is read off the checkpoint, with its weights loaded; plus the metadata."""
-    weights = read_checkpoint(path)
+RECORD_KEYS = ("arch", "n1", "n2", "padding", "scale")
+
+
+def checkpoint_record(weights, path="checkpoint"):
+    """What a checkpoint says about itself: arch, n1, n2 read off its weights (checked against the ones it
+    records), and the padding and scale it records (absent if it does not). UserError naming the key for a
+    recorded value of the wrong type or out of range, or one that contradicts the weights."""
+    from src.srcnn import PADDINGS
+
+    arch, n1, n2 = arch_from_weights(weights, path)
+    record = {"arch": arch, "n1": n1, "n2": n2}
+    allowed = {"arch": ARCHS, "padding": PADDINGS, "scale": (2, 3, 4)}
+    for key in RECORD_KEYS:
+        if key not in weights:
+            continue
+        value = weights[key]
+        if isinstance(value, np.ndarray) and value.ndim == 0:
+            value = value.item()
+        want = str if key in ("arch", "padding") else int
+        if type(value) is not want or (key in allowed and value not in allowed[key]):
+            choices = f" ({', '.join(map(str, allowed[key]))})" if key in allowed else ""
+            raise UserError(f"{path}: its recorded {key} is {value!r} ({type(value).__name__}), expected "
+                            f"{'a string' if want is str else 'an int'}{choices}: not a checkpoint this "
+                            "repository wrote")
+        if key in record and value != record[key]:
+            raise UserError(f"{path}: it records {key}={value!r} but its weights are {key}={record[key]!r}: the "
+                            "checkpoint is inconsistent")
+        record[key] = value
+    return record
+
+
+def network_from_checkpoint(path, padding="replicate", device_target="CPU", training=False, weights=None):
+    """An SRCNN whose architecture is read off the checkpoint, with its weights loaded; plus the metadata.
+    ``weights``: the checkpoint's entries if already read (read_checkpoint)."""
+    weights = read_checkpoint(path) if weights is None else weights
     arch, n1, n2 = arch_from_weights(weights, path)
     net = build_network(arch, n1, n2, padding, device_target, training=training)
     load_weights(net, weights, path)

@@ -9,15 +9,16 @@ postprocess crops each output back to the image's real size before scoring.
 import json
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from src.checks import check_output_file, check_output_folder
+from src.checks import check_output_file, check_output_folder, check_outputs_spare_inputs
 from src.errors import UserError
-from src.evaluation import iter_pairs, no_usable_images, report, score_image, summarize, write_json
+from src.evaluation import (NonFiniteOutput, iter_pairs, named, no_usable_images, report, score_image, summarize,
+                            write_json)
+from src.file_io import OWNER_LOCK, make_owned_temp_dir, release_temp_dir, remove_stale_temp_dirs
 from src.image_io import list_images
 from src.model_utils.config import DEFAULT_CONFIG_PATH
 
@@ -74,7 +75,10 @@ def evaluate_model(data_path, scale, predict, output_json="", **extra):
         if sr.shape != lr_up.shape:
             raise UserError(f"image {name} of {data_path}: the model returned shape {sr.shape}, "
                             f"expected the input's shape {lr_up.shape}")
-        images.append({"name": name, **score_image(sr, hr_y, lr_up, scale)})
+        try:
+            images.append({"name": name, **score_image(sr, hr_y, lr_up, scale)})
+        except NonFiniteOutput as err:
+            raise named(name, data_path, err) from None
     if not images:
         raise no_usable_images(data_path, skipped)
     result = summarize(images, dataset=dataset_name(data_path), scale=scale, skipped=skipped)
@@ -101,6 +105,9 @@ def run_preprocess(cfg):
     scale = int(cfg.scale)
     names = image_names(data_path)
     check_output_folder(output_path, "output_path")  # before the images are processed
+    inputs = [("data_path", path) for path in names.values()] + [("config_path", f) for f in cfg.config_files()]
+    check_outputs_spare_inputs([("output_path", output_path / META_FILE)], inputs,
+                               folders=[("output_path", output_path / DATA_DIR)])
     skipped, pairs = [], []
     for name, _, lr_up in iter_pairs(data_path, scale, skipped, show_progress=True):
         pairs.append((name, lr_up))
@@ -128,7 +135,8 @@ def run_preprocess(cfg):
 
     try:
         output_path.mkdir(parents=True, exist_ok=True)
-        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{DATA_DIR}.", dir=output_path))
+        remove_stale_temp_dirs(output_path, f".{DATA_DIR}.")  # a killed run's (its lock is free)
+        tmp_dir = make_owned_temp_dir(output_path, f".{DATA_DIR}.")
     except OSError as err:
         raise UserError(f"cannot write to output_path {output_path} ({err.strerror or err})") from None
     entries = []
@@ -140,11 +148,12 @@ def run_preprocess(cfg):
             entries.append({"name": name, "file": bin_name(name), "height": h, "width": w,
                             "source": str(Path(names[name]).resolve())})
         os.chmod(tmp_dir, 0o755)  # mkdtemp makes it private
+        os.remove(tmp_dir / OWNER_LOCK)  # not part of the result (the lock itself is held until release)
         _swap_dir(tmp_dir, output_path / DATA_DIR)
     except OSError as err:
         raise UserError(f"cannot write {output_path / DATA_DIR} ({err.strerror or err})") from None
     finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        release_temp_dir(tmp_dir)
     meta = {"scale": scale, "height": height, "width": width, "data_path": str(Path(data_path).resolve()),
             "images": entries, "skipped": skipped}
     write_json(meta, output_path / META_FILE)
@@ -192,8 +201,12 @@ def run_postprocess(cfg, preprocess_path):
     result_path = Path(_require(cfg.result_path, "result_path", "FOLDER of model outputs (<name>_0.bin)"))
     if not result_path.is_dir():
         raise UserError(f"result_path {result_path} does not exist or is not a folder")
-    list_images(data_path, key="data_path")
+    images = list_images(data_path, key="data_path")
     check_output_file(cfg.output_json, "output_json")
+    inputs = [("data_path", path) for path in images] + [("preprocess_path", meta_path)]
+    inputs += [("result_path", path) for path in result_path.glob("*.bin")]
+    check_outputs_spare_inputs([("output_json", cfg.output_json)],
+                               inputs + [("config_path", f) for f in cfg.config_files()])
     scale = int(cfg.scale)
     if int(meta["scale"]) != scale:
         if cfg.source("scale") == DEFAULT_CONFIG_PATH:  # not given: take the preprocessed one
@@ -220,7 +233,10 @@ def run_postprocess(cfg, preprocess_path):
             raise UserError(f"{out_file} holds {data.size} float32 values, expected 1x1x{height}x{width} = "
                             f"{height * width} (the preprocessed input size)")
         sr = data.reshape(height, width)[:hr_y.shape[0], :hr_y.shape[1]]
-        images.append({"name": name, **score_image(sr, hr_y, lr_up, scale)})
+        try:
+            images.append({"name": name, **score_image(sr, hr_y, lr_up, scale)})
+        except NonFiniteOutput as err:
+            raise named(f"{name} ({out_file})", data_path, err) from None
     if not images:
         raise no_usable_images(data_path, skipped)
     result = summarize(images, dataset=dataset_name(data_path), scale=scale, skipped=skipped)

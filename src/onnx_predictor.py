@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from src.checks import check_output_file
+from src.checks import check_output_file, check_outputs_spare_inputs
 from src.errors import UserError
 from src.image_io import list_images
 from src.offline import check_model_size, evaluate_model
@@ -82,8 +82,11 @@ class OnnxPredictor:
 def run_eval_onnx(cfg):
     if not cfg.data_path:
         raise UserError("data_path is empty: give --data_path=FOLDER of images (e.g. Set5)")
-    list_images(cfg.data_path, key="data_path")  # a missing or empty folder fails before the model loads
+    images = list_images(cfg.data_path, key="data_path")  # a missing or empty folder fails before the model loads
     check_output_file(cfg.output_json, "output_json")
+    check_outputs_spare_inputs([("output_json", cfg.output_json)],
+                               [("onnx_path", cfg.onnx_path)] + [("data_path", path) for path in images]
+                               + [("config_path", f) for f in cfg.config_files()])
     predict = OnnxPredictor(cfg.onnx_path, cfg.device_target, cfg.device_id)
     return evaluate_model(cfg.data_path, cfg.scale, predict, cfg.output_json,
                           onnx_model=os.path.abspath(cfg.onnx_path), providers=predict.providers)

@@ -11,13 +11,20 @@ import numpy as np
 
 from src.errors import UserError
 from src.file_io import read_jsonl, write_text_atomic
-from src.srcnn import border
 
 CKPT_PATTERN = re.compile(r"srcnn-(\d+)\.ckpt$")
 # the settings that decide where a run ends: a resume must use the values the run started with
 RECIPE_KEYS = ("arch", "n1", "n2", "padding", "scale", "lr", "lr_schedule", "min_lr", "batch_size", "epoch_size",
                "train_steps", "augment", "amp_level", "loss_scale", "seed", "pre_trained_path", "pre_trained_widen",
                "holdout_images")
+
+
+def border(arch):
+    """src.srcnn.border, imported when needed: this module loads without MindSpore, so that train.py checks
+    its paths and locks output_path before the framework's seconds of start-up."""
+    from src.srcnn import border as srcnn_border
+
+    return srcnn_border(arch)
 
 
 def _format_eta(seconds):
@@ -32,6 +39,7 @@ class Trainer:
         self.ckpt_dir = os.path.join(cfg.output_path, "ckpt_0")
         self.log_path = os.path.join(cfg.output_path, "train_log.jsonl")
         self.run_config_path = os.path.join(cfg.output_path, "run_config.yaml")
+        self.lock = None  # the open lock file of output_path (see _lock)
 
     # ------------------------------------------------------------------ set-up
     def check_paths(self):
@@ -53,6 +61,23 @@ class Trainer:
             from src.image_io import list_images
 
             list_images(cfg.validation_path, key="validation_path")
+        self._check_outputs_spare_inputs()
+
+    def _check_outputs_spare_inputs(self):
+        """No file the run writes or deletes (run_config.yaml, train_log.jsonl, curves.png, ckpt_0/) is one of
+        its inputs. run_config.yaml may be the --config_path: it is the run's own restart command."""
+        from src.checks import check_outputs_spare_inputs, image_inputs
+
+        cfg = self.cfg
+        data = glob.glob(os.path.join(cfg.data_path, "*.mindrecord")) if os.path.isdir(cfg.data_path) \
+            else [cfg.data_path]
+        inputs = [("data_path", f"{path}{suffix}") for path in data for suffix in ("", ".db", ".json")]
+        inputs += [("pre_trained_path", cfg.pre_trained_path)] + image_inputs("validation_path", cfg.validation_path)
+        own = os.path.realpath(self.run_config_path)
+        inputs += [("config_path", f) for f in cfg.config_files() if os.path.realpath(f) != own]
+        outputs = [("output_path", path) for path in (self.run_config_path, self.log_path,
+                                                        os.path.join(cfg.output_path, "curves.png"))]
+        check_outputs_spare_inputs(outputs, inputs, folders=[("output_path", self.ckpt_dir)])
 
     def setup(self):
         cfg = self.cfg
@@ -82,6 +107,8 @@ class Trainer:
             # after init(): a failure here reaches the other ranks through agree_start instead of leaving
             # them waiting for this rank to join the cluster
             self.check_paths()
+            if self.rank == 0:  # the ranks of one run share output_path: the run holds it through rank 0
+                self._lock()
             ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,
                                          device_num=self.world)
         # every rank draws the initial weights from the same seed (src.cluster.agree_start then hands all ranks
@@ -145,6 +172,43 @@ class Trainer:
             raise UserError(f"patch_size {self.data.patch_size} of {self.data.file} is too small for "
                             f"padding=valid with arch {self.cfg.arch}: it must exceed {2 * border(self.cfg.arch)}")
 
+    def _lock(self):
+        """Hold output_path for this process's life (one run per folder, see src.file_io.lock_folder), then
+        remove the temporary checkpoint files of an earlier run that was killed: only under the lock, so
+        never the file a running process is writing."""
+        from src.file_io import lock_folder
+
+        self.lock = lock_folder(self.cfg.output_path, "output_path", "train.py")
+        for stale in glob.glob(os.path.join(self.ckpt_dir, ".tmp_*")):
+            os.remove(stale)  # a checkpoint being written when a previous run was killed
+        earlier = self.checkpoints()
+        if earlier and not self.cfg.resume:  # a fresh run here would mix its checkpoints with the earlier run's
+            raise UserError(f"output_path {self.cfg.output_path} holds checkpoints of an earlier run (up to "
+                            f"{os.path.basename(earlier[-1][1])}): continue it with --resume=true, or give another "
+                            f"--output_path (or delete {self.ckpt_dir} to start over here)")
+
+    def _forget_new_folder(self):
+        """A run that failed before training undoes the output folder it created (only the lock file is in it)."""
+        from src.file_io import LOCK_NAME
+
+        if self.lock is not None:
+            self.lock.close()
+            self.lock = None
+        try:
+            os.remove(os.path.join(self.cfg.output_path, LOCK_NAME))
+            os.rmdir(self.cfg.output_path)
+        except OSError:
+            pass  # not empty: something else is in it now; leave it
+
+    def _divergence_cause(self):
+        """What in the settings most likely made the loss non-finite, and what to change."""
+        cfg = self.cfg
+        if cfg.amp_level != "O0":
+            return (f"float16 overflow under amp_level={cfg.amp_level} with loss_scale={cfg.loss_scale:g} (from "
+                    f"{cfg.source('loss_scale')}): lower loss_scale, lower lr={cfg.lr:g}, or use amp_level=O0")
+        return (f"lr={cfg.lr:g} (from {cfg.source('lr')}) is too high for this network: lower it, e.g. "
+                f"--lr={cfg.lr / 10:g}")
+
     # ------------------------------------------------------------------ state
     def log(self, message):
         prefix = f"[rank {self.rank}] " if self.world > 1 else ""
@@ -181,14 +245,40 @@ class Trainer:
                 found.append((int(match.group(1)), path))
         return sorted(found)
 
+    def data_fingerprint(self):
+        """What the training data is, independent of where it lies: a digest of its sidecar's counts and
+        settings (src/create_dataset.py writes one), else the MindRecord's size and modification time."""
+        meta = self.data.meta
+        if meta:
+            keys = ("count", "images", "scale", "patch_size", "stride", "downscale_factors", "holdout_images",
+                    "skipped")
+            text = json.dumps({k: meta.get(k) for k in keys}, sort_keys=True)
+            return "sidecar " + hashlib.sha256(text.encode()).hexdigest()[:16]
+        stat = os.stat(self.data.file)
+        return f"size {stat.st_size} mtime {stat.st_mtime_ns}"
+
     def _check_recipe(self):
-        """A resumed run must continue the recipe it started with (saved in run_config.yaml)."""
-        if not os.path.exists(self.run_config_path):
-            return
+        """A resumed run must continue the run it started: the recipe and the data saved in run_config.yaml."""
         import yaml
 
-        with open(self.run_config_path, encoding="utf-8") as handle:
-            saved = yaml.safe_load(handle) or {}
+        fresh = "start fresh with --resume=false and another --output_path"
+        try:
+            with open(self.run_config_path, encoding="utf-8") as handle:
+                text = handle.read()
+            saved = yaml.safe_load(text)
+        except FileNotFoundError:
+            raise UserError(f"resume=true but {self.run_config_path} is missing: the run's settings are unknown, "
+                            f"so its checkpoints cannot be continued safely; {fresh}") from None
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+            reason = " ".join(str(getattr(err, "strerror", None) or err).split())[:120]
+            raise UserError(f"resume=true but {self.run_config_path} is unreadable ({reason}); {fresh}") from None
+        if not isinstance(saved, dict):
+            raise UserError(f"resume=true but {self.run_config_path} does not hold the run's settings; {fresh}")
+        recorded = re.search(r"^# data_fingerprint: (.+)$", text, re.M)
+        if recorded and recorded.group(1).strip() != self.data_fingerprint():
+            raise UserError(f"{self.run_config_path}: this run was trained on other data ({recorded.group(1).strip()})"
+                            f" than data_path {self.cfg.data_path} ({self.data_fingerprint()}); resume with the "
+                            f"run's data, or {fresh}")
         for key in RECIPE_KEYS:
             if key in saved and saved[key] != getattr(self.cfg, key):
                 raise UserError(f"{self.run_config_path}: this run started with {key}={saved[key]!r}, not "
@@ -204,7 +294,8 @@ class Trainer:
         values.update({k: (self.data.meta or {})[k] for k in ("patch_size", "stride") if k in (self.data.meta or {})})
         header = (f"# SRCNN training run: python train.py --config_path={self.run_config_path} [--resume=true]\n"
                   f"# data: {self.data.file} ({self.data.count} patches of {self.data.patch_size}x"
-                  f"{self.data.patch_size}); {self.world} device(s); started on {host}\n")
+                  f"{self.data.patch_size}); {self.world} device(s); started on {host}\n"
+                  f"# data_fingerprint: {self.data_fingerprint()}\n")
         write_text_atomic(self.run_config_path, header + yaml.safe_dump(values, sort_keys=False), "run settings")
 
     def _logged_best(self):
@@ -216,6 +307,9 @@ class Trainer:
     def _resume(self):
         import mindspore as ms
 
+        if not self.checkpoints():
+            self.log(f"resume=True but no checkpoint in {self.ckpt_dir}: starting from step 0")
+            return 0
         self._check_recipe()
         for step, path in reversed(self.checkpoints()):
             try:
@@ -227,9 +321,18 @@ class Trainer:
                 raise UserError(f"{path} belongs to a run of {int(state['total_steps'].asnumpy())} steps, "
                                 f"this run has {self.total_steps}: use the same schedule to resume")
             params = [p for p in self.net.get_parameters()] + list(self.optimizer.get_parameters())
+            from src.network import check_finite
+
             for param in params:
                 if param.name not in state:
                     raise UserError(f"{path} has no {param.name}: not a training checkpoint of this network")
+                found = tuple(state[param.name].shape)
+                if found != tuple(param.shape):
+                    raise UserError(f"{path}: {param.name} has shape {found}, this run's network expects "
+                                    f"{tuple(param.shape)}: resume with the run's settings, or start fresh with "
+                                    "--resume=false and another --output_path")
+                check_finite(param.name, state[param.name].asnumpy(), path)
+            for param in params:
                 param.set_data(state[param.name])
             self._truncate_log(step)
             self.log(f"resumed from {path} at step {step}")
@@ -283,14 +386,18 @@ class Trainer:
     # ------------------------------------------------------------------ loop
     def run(self):
         cfg = self.cfg
+        created = not os.path.exists(cfg.output_path)
         if not cfg.run_distribute:
             self.check_paths()  # before MindSpore loads; a distributed run checks them in setup(), after init()
+            self._lock()  # at once: a second run on this folder stops before any work
         failure, validate = None, None
         try:
             self.setup()
             validate = self._validator()
-        except UserError as err:
-            if self.world == 1:
+        except BaseException as err:
+            if created and self.rank == 0:
+                self._forget_new_folder()
+            if self.world == 1 or not isinstance(err, UserError):
                 raise
             failure = err  # the other ranks must hear of it, or they would wait for this one
         if self.world > 1:
@@ -300,8 +407,6 @@ class Trainer:
         is_main = self.rank == 0
         if is_main:
             os.makedirs(self.ckpt_dir, exist_ok=True)
-            for stale in glob.glob(os.path.join(self.ckpt_dir, ".tmp_*")):
-                os.remove(stale)  # a checkpoint being written when a previous run was killed
         self.log(f"training {cfg.arch} (n1={cfg.n1}, n2={cfg.n2}, padding={cfg.padding}) x{cfg.scale} on "
                  f"{self.data.file}: {self.data.count} patches, batch {cfg.batch_size} per device x "
                  f"{self.world} device(s) = global batch {cfg.batch_size * self.world}, "
@@ -336,7 +441,7 @@ class Trainer:
             if not math.isfinite(loss):
                 last = self.checkpoints()
                 raise UserError(f"loss became {loss} at step {step + 1}; stopped. The last good checkpoint "
-                                f"is {last[-1][1] if last else 'none'}; try a lower lr")
+                                f"is {last[-1][1] if last else 'none'}; likely cause: {self._divergence_cause()}")
             window_loss += loss
             window_steps += 1
             done = step + 1

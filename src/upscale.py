@@ -20,8 +20,10 @@ from PIL import Image, ImageDraw, ImageFont
 
 from src.checks import check_output_file, check_output_folder
 from src.errors import UserError
-from src.evaluation import min_image_side, report, score_image, summarize
-from src.image_io import ImageReadError, list_images, read_image, write_image
+from src.evaluation import (NonFiniteOutput, check_finite_output, min_image_side, named, report, score_image,
+                            summarize)
+from src.image_io import (SCORING_BYTES_PER_PIXEL, ImageReadError, check_fits_memory, list_images, read_image,
+                          write_image)
 from src.matlab_functions import imresize, rgb2ycbcr, ycbcr2rgb
 from src.progress import progress, warn
 from src.protocol import degrade, modcrop, prepare_pair, to_uint8
@@ -180,22 +182,37 @@ def _warn(message):
 
 def run_test(cfg):
     """Process every image of cfg.input_path in cfg.mode; returns the degrade-mode result dict (or None)."""
-    from src.eval_ms import make_predictor, resolve_checkpoint
+    from src.checks import check_outputs_spare_inputs
+    from src.eval_ms import checkpoint_settings, make_predictor, resolve_checkpoint
     from src.offline import dataset_name
 
     if not cfg.input_path:
         raise UserError("input_path is empty: give --input_path=IMAGE or FOLDER of images")
     if not cfg.output_path:
         raise UserError("output_path is empty: give --output_path=FOLDER for the results")
-    scale, degrade_mode = int(cfg.scale), cfg.mode == "degrade"
+    degrade_mode = cfg.mode == "degrade"
     check_output_folder(cfg.output_path, "output_path")
     if degrade_mode:
         check_output_file(cfg.output_json, "output_json")  # before any image is written
     out_dir = Path(cfg.output_path)
     paths = _inputs(cfg.input_path, out_dir)
-    stems = output_names(paths, cfg.input_path, scale)
     checkpoint = resolve_checkpoint(cfg)
-    predict, _ = make_predictor(cfg, checkpoint)
+    inputs = [("checkpoint_path", checkpoint)] + [("config_path", f) for f in cfg.config_files()]
+    inputs += [("input_path", path) for path in paths]
+    check_outputs_spare_inputs([("output_json", cfg.output_json if degrade_mode else "")], inputs)
+    cfg, weights = checkpoint_settings(cfg, checkpoint)
+    scale = int(cfg.scale)
+    stems = output_names(paths, cfg.input_path, scale)
+    outputs = [("output_path", out_dir / f"{stem.as_posix()}_{kind}_x{scale}.png") for stem in stems.values()
+               for kind in (("srcnn", "compare") if cfg.compare else ("srcnn",))]
+    check_outputs_spare_inputs(outputs, inputs)
+    # upscale mode works on the scale x larger image
+    check_fits_memory(paths, SCORING_BYTES_PER_PIXEL * (1 if degrade_mode else scale ** 2), key="input_path")
+    network, _ = make_predictor(cfg, checkpoint, weights)
+
+    def predict(lr_y):  # no NaN/Inf output is saved or scored
+        return check_finite_output(network(lr_y))
+
     images, skipped, written = [], [], 0
     for path in progress(paths, desc=f"{cfg.mode} x{scale}"):
         try:
@@ -205,24 +222,28 @@ def run_test(cfg):
             skipped.append(str(path))
             continue
         stem = stems[path]
-        if degrade_mode:
-            if min(modcrop(img, scale).shape[:2]) < min_image_side(scale):
-                _warn(f"skipped {path}: {img.shape[1]}x{img.shape[0]} is too small for x{scale} "
-                      f"(needs at least {min_image_side(scale)} pixels per side)")
-                skipped.append(str(path))
-                continue
-            sr, bicubic, gt, scores = degrade_image(img, scale, predict)
-            images.append({"name": stem.as_posix(), **scores})
-            panels = degrade_panels(sr, bicubic, gt, scores)
-            reference = gt
-        else:
-            sr, bicubic = upscale_image(img, scale, predict)
-            panels = [(f"bicubic x{scale}", bicubic), (f"SRCNN x{scale}", sr)]
-            reference = bicubic  # the content, whatever the model does
-        write_image(out_dir / f"{stem.as_posix()}_srcnn_x{scale}.png", sr)
-        if cfg.compare:
-            write_image(out_dir / f"{stem.as_posix()}_compare_x{scale}.png", make_comparison(panels, reference))
-        written += 1
+        try:
+            if degrade_mode:
+                if min(modcrop(img, scale).shape[:2]) < min_image_side(scale):
+                    _warn(f"skipped {path}: {img.shape[1]}x{img.shape[0]} is too small for x{scale} "
+                          f"(needs at least {min_image_side(scale)} pixels per side)")
+                    skipped.append(str(path))
+                    continue
+                sr, bicubic, gt, scores = degrade_image(img, scale, predict)
+                images.append({"name": stem.as_posix(), **scores})
+                panels = degrade_panels(sr, bicubic, gt, scores)
+                reference = gt
+            else:
+                sr, bicubic = upscale_image(img, scale, predict)
+                panels = [(f"bicubic x{scale}", bicubic), (f"SRCNN x{scale}", sr)]
+                reference = bicubic  # the content, whatever the model does
+            write_image(out_dir / f"{stem.as_posix()}_srcnn_x{scale}.png", sr)
+            if cfg.compare:
+                write_image(out_dir / f"{stem.as_posix()}_compare_x{scale}.png",
+                            make_comparison(panels, reference))
+            written += 1
+        except NonFiniteOutput as err:
+            raise named(path.name, cfg.input_path, err) from None
     if not written:
         raise UserError(f"no image of {cfg.input_path} could be processed ({len(skipped)} skipped)")
     result = None

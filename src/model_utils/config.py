@@ -21,8 +21,31 @@ class ConfigError(UserError):
     """A bad config key, value, flag or YAML file; the one-line message names it."""
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a recipe is a few kB; a bigger "config" is a mistake or an attack
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads exponent floats without a dot (1e-4) as floats, as YAML 1.2 does."""
+    """SafeLoader that also reads exponent floats without a dot (1e-4) as floats, as YAML 1.2 does, refuses a
+    key given twice in one mapping (the later one would silently win) and refuses aliases (``*name``): a
+    config file needs none, and nested aliases are the "billion laughs" expansion bomb."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.events.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, f"aliases (*{event.anchor}) are not allowed in a "
+                                              "config file: write the value out", event.start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        first = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) and key in first:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}' (first given at line {first[key] + 1})", key_node.start_mark)
+            if isinstance(key, (str, int, float, bool)):
+                first[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
 
 
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float",
@@ -98,7 +121,11 @@ def _read_yaml(path, source):
     """All documents of a YAML file as dicts (an empty document is {}); ConfigError names the file."""
     try:
         with open(path, encoding="utf-8") as f:
-            docs = list(yaml.load_all(f, Loader=_Loader))
+            text = f.read(MAX_CONFIG_BYTES + 1)
+        if len(text) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config file '{path}' is larger than {MAX_CONFIG_BYTES} bytes: not a config file "
+                              f"(from {source})")
+        docs = list(yaml.load_all(text, Loader=_Loader))
     except FileNotFoundError:
         raise ConfigError(f"config file '{path}' not found (from {source})") from None
     except IsADirectoryError:
@@ -139,12 +166,13 @@ def load_schema(path=DEFAULT_CONFIG_PATH):
 
 class Config:
     """Read-only settings with attribute access (``cfg.lr``); ``cfg.replace(lr=0.01)`` gives a changed copy."""
-    __slots__ = ("_values", "_schema", "_sources")
+    __slots__ = ("_values", "_schema", "_sources", "_files")
 
-    def __init__(self, values, schema=None, sources=None):
+    def __init__(self, values, schema=None, sources=None, files=()):
         object.__setattr__(self, "_values", dict(values))
         object.__setattr__(self, "_schema", schema or Schema(dict(values), {}, {}, "<dict>"))
         object.__setattr__(self, "_sources", dict(sources or {}))
+        object.__setattr__(self, "_files", tuple(files))
 
     def __getattr__(self, name):
         if not name.startswith("_") and name in self._values:
@@ -156,7 +184,7 @@ class Config:
         raise AttributeError(f"Config is read-only; use cfg = cfg.replace({name}=...)")
 
     def __reduce__(self):
-        return Config, (self._values, self._schema, self._sources)
+        return Config, (self._values, self._schema, self._sources, self._files)
 
     def __eq__(self, other):
         return isinstance(other, Config) and self._values == other._values
@@ -172,6 +200,14 @@ class Config:
         """Where ``key``'s value came from: the defaults file, a --config_path file, a flag or replace()."""
         return self._sources.get(key, self._schema.path)
 
+    def given(self, key):
+        """Whether the user set ``key`` (a flag, a --config_path file or replace()): not is_default(key)."""
+        return not self.is_default(key)
+
+    def config_files(self):
+        """The --config_path files this configuration was read from (inputs no output may replace)."""
+        return list(self._files)
+
     def is_default(self, key):
         """True when ``key`` holds the defaults file's value: no --config_path file, flag or replace() set it."""
         return key not in self._sources
@@ -183,13 +219,18 @@ class Config:
         for key, value in changes.items():
             sources[key] = f"replace({key}={value!r})"
             values[key] = _coerce(self._schema, key, value, sources[key], text=isinstance(value, str))
-        return validate(Config(values, self._schema, sources))
+        return validate(Config(values, self._schema, sources, self._files))
 
 
 _POSITIVE = ("lr", "batch_size", "epoch_size", "patch_size", "stride", "n1", "n2", "save_checkpoint_steps",
              "val_interval", "log_interval", "loss_scale")
 _AT_LEAST = {"min_lr": 0, "train_steps": 0, "num_workers": 1, "keep_checkpoint_max": 1, "image_height": 0,
-             "image_width": 0, "device_id": 0}
+             "image_width": 0, "device_id": 0, "seed": 0, "tile_size": 0}
+# upper bounds: what MindSpore and NumPy take without overflow (int32 sizes and counts, a uint32 seed, float32
+# values), tighter where a larger value is surely a slip (4096 workers, a 4096-pixel training patch)
+INT32_MAX, FLOAT32_MAX = 2 ** 31 - 1, 3.4028234663852886e38
+_AT_MOST = {"seed": 2 ** 32 - 1, "num_workers": 4096, "patch_size": 4096, "device_id": 4095, "lr": 1e30,
+            "loss_scale": 2.0 ** 24}
 
 
 def validate(cfg):
@@ -205,6 +246,12 @@ def validate(cfg):
     for key, low in _AT_LEAST.items():
         if key in v and not v[key] >= low:
             fail(key, f">= {low}")
+    for key, value in v.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        high = _AT_MOST.get(key, INT32_MAX if isinstance(value, int) else FLOAT32_MAX)
+        if not abs(value) <= high:
+            fail(key, f"at most {high:g}" if isinstance(high, float) else f"at most {high}")
     if "min_lr" in v and "lr" in v and v["min_lr"] > v["lr"]:
         fail("min_lr", f"between 0 and lr ({v['lr']})")
     if "image_height" in v and "image_width" in v and (v["image_height"] == 0) != (v["image_width"] == 0):
@@ -218,18 +265,62 @@ def validate(cfg):
     return cfg
 
 
+_CHECKPOINT_KEYS = ("checkpoint_path", "pretrained_family", "arch", "n1", "n2", "padding", "scale",
+                    "override_checkpoint", "device_target", "device_id")
+# The config keys each entry script uses: the only ones its command line accepts and its --help lists. A
+# --config_path file may hold any key (recipes are shared between scripts); its values are still checked.
+SCRIPT_KEYS = {
+    "train.py": ("data_path", "output_path", "validation_path", "holdout_images", "arch", "n1", "n2", "padding",
+                 "scale", "device_target", "device_id", "lr", "lr_schedule", "min_lr", "batch_size", "epoch_size",
+                 "train_steps", "augment", "amp_level", "loss_scale", "seed", "log_interval", "save_checkpoint",
+                 "save_checkpoint_steps", "keep_checkpoint_max", "val_interval", "pre_trained_path",
+                 "pre_trained_widen", "resume", "run_distribute", "tile_size", "enable_modelarts", "data_url",
+                 "train_url", "checkpoint_url"),
+    "create_dataset.py": ("src_folder", "output_folder", "scale", "patch_size", "stride", "downscale_factors",
+                          "num_workers", "holdout_images"),
+    "eval.py": ("data_path", "output_json", "save_images", "tile_size") + _CHECKPOINT_KEYS,
+    "test.py": ("input_path", "output_path", "mode", "compare", "output_json", "tile_size") + _CHECKPOINT_KEYS,
+    "export.py": ("file_name", "file_format", "image_height", "image_width") + _CHECKPOINT_KEYS,
+    "eval_onnx.py": ("data_path", "onnx_path", "scale", "device_target", "device_id", "output_json"),
+    "preprocess.py": ("data_path", "output_path", "scale", "image_height", "image_width"),
+    "postprocess.py": ("data_path", "result_path", "scale", "output_json"),
+}
+
+
+def script_keys(script):
+    """The keys ``script`` (an entry script's path or name) accepts; None = every key (library use)."""
+    if script is None:
+        return None
+    return SCRIPT_KEYS[os.path.basename(script)]
+
+
+def _check_flag_is_for(script, keys, key, source):
+    """ConfigError if the command-line flag ``key`` is a known key that ``script`` does not use."""
+    if keys is None or key in keys:
+        return
+    users = [name for name, used in SCRIPT_KEYS.items() if key in used]
+    close = difflib.get_close_matches(key, list(keys), n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    where = f"it is a key of {', '.join(users)}" if users else "no script uses it"
+    raise ConfigError(f"config key '{key}' is not used by {os.path.basename(script)} ({where}; from {source})"
+                      f"{hint}")
+
+
 def _show(value):
     """A default as it would be typed on the command line."""
     text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
     return text.lower() if isinstance(value, bool) else text or '""'
 
 
-def format_help(schema, description=None):
-    """The --help text: usage, then every key with its default, description and choices."""
+def format_help(schema, description=None, keys=None):
+    """The --help text: usage, then every key (of ``keys``, default all) with its default, description and
+    choices."""
     lines = [f"usage: {os.path.basename(sys.argv[0] or 'script')} [--config_path=FILE] [--key=value | --key value ...]"]
     lines += ["", description] if description else []
     rows = [("--config_path=FILE", "YAML file layered over the defaults (repeatable; flags win)")]
     for key, default in schema.defaults.items():
+        if keys is not None and key not in keys:
+            continue
         choices = schema.choices.get(key)
         rows.append((f"--{key}={_show(default)}", schema.descriptions.get(key, "")
                      + (f" [choices: {', '.join(map(str, choices))}]" if choices else "")))
@@ -260,15 +351,20 @@ def _parse_argv(argv):
     return files, flags
 
 
-def get_config(argv=None, *, defaults_path=DEFAULT_CONFIG_PATH, description=None):
+def get_config(argv=None, *, defaults_path=DEFAULT_CONFIG_PATH, description=None, script=None):
     """Build the Config for a script from the defaults file, --config_path files and --key=value flags
-    (``argv`` defaults to sys.argv[1:]). --help/-h prints every key and exits 0."""
+    (``argv`` defaults to sys.argv[1:]). --help/-h prints the keys and exits 0. With ``script`` (an entry
+    script's name, see SCRIPT_KEYS) only that script's keys are accepted as flags and listed by --help."""
     argv = sys.argv[1:] if argv is None else list(argv)
     schema = load_schema(defaults_path)
+    keys = script_keys(script) if defaults_path == DEFAULT_CONFIG_PATH else None
     if "--help" in argv or "-h" in argv:
-        print(format_help(schema, description))
+        print(format_help(schema, description, keys))
         sys.exit(0)
     files, flags = _parse_argv(argv)
+    for key, _, source in flags:
+        if key in schema.defaults:
+            _check_flag_is_for(script, keys, key, source)
     values, sources = dict(schema.defaults), {}
     for path, source in files:
         for key, value in _read_yaml(path, source)[0].items():
@@ -277,7 +373,7 @@ def get_config(argv=None, *, defaults_path=DEFAULT_CONFIG_PATH, description=None
     for key, text, source in flags:
         values[key] = _coerce(schema, key, text, source, text=True)
         sources[key] = source
-    return validate(Config(values, schema, sources))
+    return validate(Config(values, schema, sources, [path for path, _ in files]))
 
 
 def print_config(cfg, file=None):

@@ -35,11 +35,16 @@ def is_obs(url):
 
 
 def _moxing():
-    """The moxing module, or None when the ModelArts SDK is not installed."""
+    """The moxing module, or None when the ModelArts SDK is not installed. UserError if a module of that name is
+    installed but is not the SDK (no moxing.file.copy_parallel): a package of the same name exists on the public
+    package index, and copying data "with" it would run its code."""
     try:
         import moxing  # pylint: disable=import-outside-toplevel
     except ImportError:
         return None
+    if not callable(getattr(getattr(moxing, "file", None), "copy_parallel", None)):
+        raise UserError(f"enable_modelarts=True: the installed 'moxing' ({getattr(moxing, '__file__', None)}) is not "
+                        "the ModelArts SDK (it has no moxing.file.copy_parallel); remove it and use a ModelArts image")
     return moxing
 
 
@@ -253,8 +258,9 @@ def check_obs_client(cfg):
     """Stop at once, before any work, when obs:// URLs are given but no client can copy them."""
     if not getattr(cfg, "enable_modelarts", False):
         return
+    mox = _moxing()  # an installed 'moxing' that is not the ModelArts SDK stops here, whatever the URLs
     urls = [getattr(cfg, key, "") for key in ("data_url", "train_url", "checkpoint_url")]
-    if any(is_obs(url) for url in urls) and _moxing() is None and ObsCopier.from_environment() is None:
+    if any(is_obs(url) for url in urls) and mox is None and ObsCopier.from_environment() is None:
         raise UserError(NO_CLIENT)
 
 
