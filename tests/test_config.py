@@ -383,17 +383,3 @@ def test_moxing_checkpoint_url_needs_a_local_path(fake_moxing, tmp_path):
     cfg = get_config(["--enable_modelarts=true", "--checkpoint_url=obs://b/ckpt", f"--output_path={tmp_path}"])
     with pytest.raises(UserError, match="checkpoint_path is empty"):
         modelarts_pre_process(cfg)
-
-
-def test_sync_data_lock_per_node(fake_moxing, monkeypatch, tmp_path):
-    from src.model_utils import moxing_adapter
-    monkeypatch.setenv("RANK_SIZE", "8")
-    monkeypatch.setenv("JOB_ID", "t")
-    monkeypatch.setattr(moxing_adapter, "_sync_count", 0)
-    monkeypatch.setenv("DEVICE_ID", "0")
-    moxing_adapter.sync_data("obs://a", "/cache/a", lock_dir=str(tmp_path))
-    assert fake_moxing == [("obs://a", "/cache/a")] and (tmp_path / "srcnn_sync_t_0.lock").exists()
-    monkeypatch.setattr(moxing_adapter, "_sync_count", 0)
-    monkeypatch.setenv("DEVICE_ID", "3")  # another device of the node: waits for the lock, does not copy
-    moxing_adapter.sync_data("obs://a", "/cache/a", lock_dir=str(tmp_path))
-    assert len(fake_moxing) == 1
