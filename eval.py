@@ -9,14 +9,14 @@ inputs: SRCNN's Y with the bicubic Cb/Cr) and <name>_compare_x<scale>.png (bicub
 zoom of the most detailed region), as test.py --mode=degrade --compare=true does.
 """
 import src  # noqa: F401  (CPU kernel setting, before MindSpore loads)
-from src.errors import run_cli
+from src.utils.errors import run_cli
 
 
 def main(argv):
     from src.model_utils.config import get_config
 
     cfg = get_config(argv, script=__file__, description=__doc__)
-    from src.eval_ms import run_eval
+    from src.infer.evaluate import run_eval
 
     run_eval(cfg)
 

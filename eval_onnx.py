@@ -6,14 +6,14 @@
 GPU uses onnxruntime's CUDAExecutionProvider; without it a warning is printed and the run goes on on CPU.
 """
 import src  # noqa: F401  (kept for symmetry with the other entry points; sets no MindSpore state)
-from src.errors import run_cli
+from src.utils.errors import run_cli
 
 
 def main(argv):
     from src.model_utils.config import get_config
 
     cfg = get_config(argv, script=__file__, description=__doc__)
-    from src.onnx_predictor import run_eval_onnx
+    from src.infer.evaluate import run_eval_onnx
 
     run_eval_onnx(cfg)
 

@@ -7,14 +7,14 @@ Without a size the model takes images of any size (MINDIR [1,1,H,W], ONNX [N,1,H
 its input is a static [1,1,H,W]. AIR needs device_target=Ascend. The written file's path is printed last.
 """
 import src  # noqa: F401  (CPU kernel setting, before MindSpore loads)
-from src.errors import run_cli
+from src.utils.errors import run_cli
 
 
 def main(argv):
     from src.model_utils.config import get_config
 
     cfg = get_config(argv, script=__file__, description=__doc__)
-    from src.export_model import run_export
+    from src.deploy.export import run_export
 
     run_export(cfg)
 

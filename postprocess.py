@@ -8,12 +8,12 @@
 the ground truth of --data_path; prints the same table and result line as eval.py. No MindSpore needed.
 """
 import src  # noqa: F401
-from src.errors import run_cli
+from src.utils.errors import run_cli
 
 
 def main(argv):
+    from src.deploy.ascend310 import pop_flag, run_postprocess
     from src.model_utils.config import get_config
-    from src.offline import pop_flag, run_postprocess
 
     argv = list(argv)
     preprocess_path = pop_flag(argv, "preprocess_path")  # not a config.yaml key: postprocess.py's own flag

@@ -8,14 +8,14 @@ with, and written to OUT/00_data/<name>.bin (nested folders flattened with '__')
 image's real size for postprocess.py. H = W = 0 pads to the largest image. No MindSpore needed.
 """
 import src  # noqa: F401
-from src.errors import run_cli
+from src.utils.errors import run_cli
 
 
 def main(argv):
     from src.model_utils.config import get_config
 
     cfg = get_config(argv, script=__file__, description=__doc__)
-    from src.offline import run_preprocess
+    from src.deploy.ascend310 import run_preprocess
 
     run_preprocess(cfg)
 

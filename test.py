@@ -9,14 +9,14 @@ scored (PSNR/SSIM table). Results: OUT/<folder>/<stem>_srcnn_x<scale>.png (+ <st
 with --compare=true: bicubic | SRCNN | ground truth with zoomed details). Folders are searched recursively.
 """
 import src  # noqa: F401  (CPU kernel setting, before MindSpore loads)
-from src.errors import run_cli
+from src.utils.errors import run_cli
 
 
 def main(argv):
     from src.model_utils.config import get_config
 
     cfg = get_config(argv, script=__file__, description=__doc__)
-    from src.upscale import run_test
+    from src.infer.upscale import run_test
 
     run_test(cfg)
 

@@ -13,8 +13,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
 import src  # noqa: E402,F401  (CPU kernel setting, before MindSpore loads)
-from src.create_dataset import build_dataset  # noqa: E402
-from src.errors import run_cli  # noqa: E402
+from src.data.mindrecord import build_dataset  # noqa: E402
+from src.utils.errors import run_cli  # noqa: E402
 
 
 def _scales(text):

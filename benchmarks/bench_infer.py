@@ -5,11 +5,11 @@
                                       --checkpoint_path=FILE.ckpt --threads=2 --algos=auto
                                       --torch_python=PYTHON]
 
-* mindspore: the path eval.py takes: ``network_from_checkpoint`` -> ``src.inference.Predictor`` (which
-  on CPU runs the fused kernel ``src.fused_cpu.FusedSRCNN``, one eager operator for any image size;
+* mindspore: the path eval.py takes: ``network_from_checkpoint`` -> ``src.infer.predictor.Predictor`` (which
+  on CPU runs the fused kernel ``src.model.cpu.fused.FusedSRCNN``, one eager operator for any image size;
   with SRCNN_FUSED_CPU=0 the batched-matmul graph ``SRCNNGemmInference``, one compilation for every image
   size) on a float32 HxW array, result read back as numpy.
-* mindspore_per_shape: ``src.srcnn_gemm.SRCNNGemmPerShape`` on the same network: static shapes, one
+* mindspore_per_shape: ``src.model.cpu.gemm.SRCNNGemmPerShape`` on the same network: static shapes, one
   compilation per image size (the time of that first call is reported as compile_ms).
 * onnxruntime: the model exported by ``src/export_model.py`` (dynamic [batch, 1, height, width] ONNX, checked
   against MindSpore at export) into a temporary folder, CPUExecutionProvider, ``intra_op_num_threads``.
@@ -80,12 +80,16 @@ def mindspore_net(args):
         os.environ["ONEDNN_MAX_CPU_ISA"] = args.onednn_isa  # before src/ sets its default
     sys.path.insert(0, REPO_ROOT)
     import src  # noqa: F401  (CPU kernel setting, before MindSpore loads)
-    from src.device import init_context
+    from src.model_utils.device import init_context
 
     init_context("CPU")
     import mindspore as ms
 
-    from src.network import build_network, inference_padding, network_from_checkpoint
+    from src.model.network import (
+        build_network,
+        inference_padding,
+        network_from_checkpoint,
+    )
 
     if args.threads_ms:
         ms.device_context.cpu.op_tuning.threads_num(args.threads_ms)
@@ -99,7 +103,7 @@ def mindspore_net(args):
 
 def run_mindspore(args):
     net = mindspore_net(args)
-    from src.inference import Predictor
+    from src.infer.predictor import Predictor
 
     predictor = Predictor(net, args.tile_size)
     x = image(args.size)
@@ -115,7 +119,7 @@ def run_mindspore_per_shape(args):
     net = mindspore_net(args)
     import mindspore as ms
 
-    from src.srcnn_gemm import SRCNNGemmPerShape
+    from src.model.cpu.gemm import SRCNNGemmPerShape
 
     runner = SRCNNGemmPerShape(net)
     runner.set_train(False)
@@ -133,11 +137,10 @@ def run_mindspore_per_shape(args):
 
 
 def run_onnxruntime(args):
-    import numpy as np
     import onnxruntime as ort
 
     net = mindspore_net(args)
-    from src.export_model import export_network
+    from src.deploy.export import export_network
 
     with tempfile.TemporaryDirectory(prefix="bench_infer_") as folder:
         path = os.path.join(folder, "srcnn.onnx")

@@ -5,7 +5,7 @@ inference GFLOP/s are compared against. One JSON line per library.
                                             --onednn_isa=AVX512_CORE]
 
 * numpy: ``a @ b`` with numpy's BLAS and its default threads.
-* mindspore: ops.MatMul in graph mode (oneDNN), ``src.device.init_context('CPU')``; with ``--library=all``
+* mindspore: ops.MatMul in graph mode (oneDNN), ``src.model_utils.device.init_context('CPU')``; with ``--library=all``
   once with ONEDNN_MAX_CPU_ISA=AVX2 and once with AVX512_CORE (src/__init__.py's default on AVX-512 CPUs).
 * torch (if installed): ``torch.mm`` with 2 threads.
 Each library runs in its own process; GFLOP/s = 2 n^3 / median time.
@@ -49,7 +49,7 @@ def run_library(args):
             os.environ["ONEDNN_MAX_CPU_ISA"] = args.onednn_isa
         sys.path.insert(0, REPO_ROOT)
         import src  # noqa: F401  (the project's CPU kernel setting, before MindSpore loads)
-        from src.device import init_context
+        from src.model_utils.device import init_context
 
         init_context("CPU")
         import mindspore as ms

@@ -9,7 +9,7 @@ Adam (lr 1e-4) on the MSE against a target of the network's output size (cropped
 part is the step only: batches are device tensors made before timing.
 
 * MindSpore: the step train.py runs (graph mode, ``ms.jit`` of value_and_grad + nn.Adam with a per-step
-  learning-rate list, ``src.device.init_context('CPU')``); ``--variant=auto`` is the network
+  learning-rate list, ``src.model_utils.device.init_context('CPU')``); ``--variant=auto`` is the network
   ``build_network(..., training=True)`` picks on CPU, ``plain``/``gemm`` force SRCNN / SRCNNGemm.
 * PyTorch: an honest nn.Conv2d SRCNN (``padding_mode='replicate'``/'zeros', no padding for 'valid'),
   torch.optim.Adam, ``torch.set_num_threads(2)`` (``--threads`` overrides), default NCHW layout. The torch
@@ -87,7 +87,7 @@ def mindspore_step(args):
         os.environ["ONEDNN_MAX_CPU_ISA"] = args.onednn_isa
     sys.path.insert(0, REPO_ROOT)
     import src  # noqa: F401  (CPU kernel setting, before MindSpore loads)
-    from src.device import init_context
+    from src.model_utils.device import init_context
 
     init_context("CPU")
     import mindspore as ms
@@ -96,10 +96,10 @@ def mindspore_step(args):
 
     if args.threads:
         ms.device_context.cpu.op_tuning.threads_num(args.threads)
-    from src.fused_cpu import SRCNNFused
-    from src.network import build_network
-    from src.srcnn import SRCNN
-    from src.srcnn_gemm import SRCNNGemm
+    from src.model.cpu.fused import SRCNNFused
+    from src.model.cpu.gemm import SRCNNGemm
+    from src.model.network import build_network
+    from src.model.srcnn import SRCNN
 
     ms.set_seed(args.seed)
     if args.variant == "auto":
@@ -200,7 +200,7 @@ def parse_args(argv):
     parser.add_argument("--variant", choices=("auto", "plain", "gemm", "fused"), default="auto",
                         help="MindSpore network: what build_network picks for CPU training, or forced")
     parser.add_argument("--threads", type=int, default=0,
-                        help="kernel threads (0: MindSpore's setting from src.device, 2 for torch)")
+                        help="kernel threads (0: MindSpore's setting from src.model_utils.device, 2 for torch)")
     parser.add_argument("--onednn_isa", default="",
                         help="MindSpore only: ONEDNN_MAX_CPU_ISA for this run (default: the project's from "
                              "src/__init__.py, AVX512_CORE on AVX-512 CPUs); e.g. AVX2. With AVX-512, oneDNN "

@@ -184,7 +184,7 @@ train_command() {
 check_train_flags() {
     local err
     err=$(cd "$REPO_ROOT" && "$PYTHON" -c 'import sys
-from src.errors import run_cli
+from src.utils.errors import run_cli
 from src.model_utils.config import get_config
 def check(argv):
     get_config(argv)

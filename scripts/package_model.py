@@ -9,11 +9,11 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import src  # noqa: E402,F401  (CPU kernel setting, before MindSpore loads)
-from src.errors import run_cli  # noqa: E402
+from src.utils.errors import run_cli  # noqa: E402
 
 
 def main(argv):
-    from src.release import main as run
+    from src.release.package import main as run
 
     return run(argv)
 

@@ -6,11 +6,13 @@ MindSpore. Every entry script imports ``src`` first, so this is the single place
 import os
 import sys
 
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 # Ctrl-C / SIGTERM at any moment of an entry script, including `import mindspore`: first thing, see src/errors.py
 ENTRY_SCRIPTS = ("train.py", "eval.py", "eval_onnx.py", "export.py", "test.py", "preprocess.py", "postprocess.py",
                  "create_dataset.py", "convert_official_weights.py")
 if os.path.basename(getattr(sys.modules.get("__main__"), "__file__", None) or "") in ENTRY_SCRIPTS:
-    from src.errors import stop_on_signals
+    from src.utils.errors import stop_on_signals
 
     stop_on_signals()
 

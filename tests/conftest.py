@@ -9,7 +9,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # The fused CPU kernels are built with the system C++ compiler; without one the code falls back (tested) and
 # the tests of the kernels themselves are skipped, saying why.
 sys.path.insert(0, str(REPO_ROOT))
-from src.kernel_build import find_compiler  # noqa: E402  (no MindSpore import)
+from src.model.cpu.kernel_build import find_compiler  # noqa: E402  (no MindSpore import)
 
 requires_compiler = pytest.mark.skipif(find_compiler() is None, reason="no C++ compiler for the fused CPU kernels")
 
@@ -45,12 +45,12 @@ def save_set5_crops(datasets_dir, folder, names, box):
 def save_near_identity_checkpoint(path, scale=2):
     """A 9-1-5 checkpoint (n1=16, n2=8) whose filter 0 of each layer copies its centre tap, plus small noise:
     a network with realistic outputs, made without training."""
+    import mindspore as ms
     import numpy as np
 
     import src  # noqa: F401  (CPU kernel setting before MindSpore loads)
-    import mindspore as ms
-
-    from src.network import build_network, save_checkpoint
+    from src.model.checkpoint import save_checkpoint
+    from src.model.network import build_network
 
     ms.set_seed(1)
     net = build_network("9-1-5", 16, 8, "replicate", training=False)
@@ -71,9 +71,8 @@ ALGO_TOLERANCE = {"direct": 1e-5, "winograd": 1e-4}
 
 def randomize(net, seed, std=0.2):
     """Random normal weights for every trainable Parameter of ``net`` (seeded)."""
-    import numpy as np
-
     import mindspore as ms
+    import numpy as np
 
     rng = np.random.default_rng(seed)
     for param in net.trainable_params():
@@ -106,12 +105,11 @@ def assert_training_matches_conv2d(cls, arch, padding, n1, n2, shapes, weight_se
     """A CPU training formulation ``cls`` against nn.Conv2d with the same random weights: for each input
     shape, the outputs and the six gradients (shapes equal, relative error <= tolerance). Returns the
     outputs' shapes."""
+    import mindspore as ms
     import numpy as np
 
-    import mindspore as ms
-
-    from src.network import PARAM_NAMES, load_weights
-    from src.srcnn import SRCNN
+    from src.model.checkpoint import PARAM_NAMES, load_weights
+    from src.model.srcnn import SRCNN
 
     plain = SRCNN(arch, n1=n1, n2=n2, padding=padding)
     randomize(plain, weight_seed, std)

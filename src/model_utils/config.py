@@ -9,9 +9,9 @@ from collections import namedtuple
 
 import yaml
 
-from src.errors import UserError
+from src import REPO_ROOT
+from src.utils.errors import UserError
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_CONFIG_PATH = os.path.join(REPO_ROOT, "config.yaml")
 
 Schema = namedtuple("Schema", "defaults descriptions choices path")

@@ -2,7 +2,7 @@
 MindSpore model zoo, but pure Python: nothing here imports MindSpore."""
 import os
 
-from src.errors import UserError
+from src.utils.errors import UserError
 
 
 def _env_int(name, default):

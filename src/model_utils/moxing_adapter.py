@@ -19,9 +19,9 @@ import stat
 import tempfile
 import time
 
-from src.errors import UserError
-from src.file_io import write_text_atomic
 from src.model_utils.device_adapter import get_device_num, get_job_id, get_local_rank
+from src.utils.errors import UserError
+from src.utils.file_io import write_text_atomic
 
 _sync_count = 0
 OBS_PREFIX = "obs://"

@@ -1,0 +1,179 @@
+"""Files the entry points write and read back: every output is written to a temporary file beside its target,
+flushed to disk and renamed over it, so a reader or a crash never sees half a file."""
+import contextlib
+import errno
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from src.utils.errors import IN_FLIGHT, UserError
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def free_bytes(path):
+    """Bytes free for this user on the file system of ``path`` (or of its nearest existing folder)."""
+    path = Path(os.path.abspath(path))
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return 0
+
+
+def disk_full(path, what="file", needed=None):
+    """The UserError of a write that found no space: names the path, the free space and what was needed."""
+    need = f", about {needed} bytes needed" if isinstance(needed, int) else f", {needed} bytes needed" if needed else ""
+    return UserError(f"cannot write {what} {path}: no space left on its file system ({free_bytes(path)} bytes "
+                     f"free{need}); free some space and run again")
+
+
+def check_space(path, needed, what="file"):
+    """UserError (disk_full) unless the file system of ``path`` has ``needed`` bytes free: checked before
+    writing, so a full disk leaves no partial file behind and earlier files stay as they are."""
+    if free_bytes(path) < needed:
+        raise disk_full(path, what, needed)
+
+
+def write_atomic(path, write, binary=False, what="file"):
+    """Call ``write(handle)`` on a temporary file beside ``path``, then rename it onto ``path`` (folders
+    created). UserError naming ``what`` and the path if it cannot be written (a full disk: the free space)."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    written = 0
+    IN_FLIGHT.add(str(temporary))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # open() rather than mkstemp() so the file gets the usual umask permissions, not 0600
+        with open(temporary, "xb" if binary else "x", **({} if binary else {"encoding": "utf-8"})) as handle:
+            try:
+                write(handle)
+                handle.flush()
+                os.fsync(handle.fileno())  # the rename must never expose a half-written file after a crash
+            finally:
+                with contextlib.suppress(OSError, ValueError):
+                    written = handle.tell()
+        os.replace(temporary, path)
+    except OSError as err:
+        if err.errno in DISK_FULL:
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)  # its space counts as free in the message
+            raise disk_full(path, what, f"at least {written}" if written else None) from None
+        raise UserError(f"cannot write {what} {path} ({err.strerror or err})") from None
+    finally:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)  # only left behind if something failed
+        IN_FLIGHT.discard(str(temporary))
+
+
+def write_text_atomic(path, text, what="file"):
+    write_atomic(path, lambda handle: handle.write(text), what=what)
+
+
+def copy_atomic(source, target, what="file"):
+    with open(source, "rb") as handle:
+        write_atomic(target, lambda out: shutil.copyfileobj(handle, out), binary=True, what=what)
+
+
+def read_jsonl(path):
+    """The records of a JSON-lines file (train.py's train_log.jsonl), blank lines skipped."""
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+LOCK_NAME = ".train.lock"
+
+
+def lock_folder(folder, key="output_path", owner="train.py"):
+    """An exclusive OS lock (``fcntl.flock``) on ``folder`` for the rest of the process's life: the open file
+    ``<folder>/.train.lock`` (kept open; the kernel releases the lock when the process ends, however it ends).
+    The folder is created if needed. UserError naming the folder if another process holds the lock. Returns
+    the open file object (keep a reference)."""
+    import fcntl
+
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / LOCK_NAME, "a+", encoding="utf-8")  # never truncates a holder's pid
+    except OSError as err:
+        raise UserError(f"cannot lock {key} {folder} ({err.strerror or err})") from None
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip()
+        handle.close()
+        holder = f" (pid {holder})" if holder.isdigit() else ""
+        raise UserError(f"{key} {folder} is in use by another {owner} run{holder}: wait for it to finish or "
+                        f"give another --{key}") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+OWNER_LOCK = ".owner.lock"
+
+
+_OWNED = {}  # temporary folder -> the open file holding its lock
+
+
+def make_owned_temp_dir(parent, prefix):
+    """A fresh temporary folder ``<parent>/<prefix><random>`` whose ``.owner.lock`` this process holds
+    (fcntl.flock) until release_temp_dir or its end: remove_stale_temp_dirs can tell a folder left by a killed
+    run (lock free) from one a running process is filling (lock held). OSError as tempfile.mkdtemp raises."""
+    import fcntl
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    handle = open(os.path.join(path, OWNER_LOCK), "w", encoding="utf-8")
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    _OWNED[path] = handle
+    IN_FLIGHT.add(path)  # removed by an interrupt (src/errors.py)
+    return Path(path)
+
+
+def release_temp_dir(path):
+    """Remove a folder of make_owned_temp_dir and drop its lock."""
+    path = str(path)
+    shutil.rmtree(path, ignore_errors=True)
+    IN_FLIGHT.discard(path)
+    handle = _OWNED.pop(path, None)
+    if handle is not None:
+        handle.close()
+
+
+def temp_dir_is_mine(path):
+    """Whether ``path`` is a make_owned_temp_dir folder of this process."""
+    return str(path) in _OWNED
+
+
+def temp_dir_owner_alive(path):
+    """Whether a live process holds the lock of the make_owned_temp_dir folder ``path``."""
+    import fcntl
+
+    try:
+        with open(os.path.join(path, OWNER_LOCK), "a", encoding="utf-8") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            return False
+    except OSError:
+        return False  # no lock file: the run was killed between creating the folder and locking it
+
+
+def remove_stale_temp_dirs(parent, prefix):
+    """Remove the folders ``<parent>/<prefix>*`` of make_owned_temp_dir whose process has ended (a killed
+    run's); folders of running processes and anything not named so stay. Returns the removed paths."""
+    removed = []
+    for path in sorted(Path(parent).glob(f"{prefix}*")) if Path(parent).is_dir() else []:
+        if path.is_dir() and not path.is_symlink() and not temp_dir_owner_alive(path):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
