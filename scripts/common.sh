@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Shared by the scripts/run_*train*.sh launchers (sourced, not run): checks of their arguments and environment,
-# msrun's command line, and `launch`, which hands over to src/model_utils/launch.py: TRAIN_ARGS checks, DRY_RUN,
-# running the processes, waiting for them, naming a failed rank, stopping the others, comparing final weights.
+# Shared by the scripts/run_*train*.sh launchers (sourced, not run; its messages and find_python by
+# eval_common.sh too): checks of their arguments and environment, msrun's command line, and `launch`, which hands
+# over to src/model_utils/launch.py: TRAIN_ARGS checks, DRY_RUN, running the processes, waiting for them, naming a
+# failed rank, stopping the others, comparing final weights.
 #
 # Environment read by every launcher:
 #   TRAIN_ARGS  extra train.py flags, split on whitespace (no quoting): TRAIN_ARGS="--train_steps=20 --n1=8"
