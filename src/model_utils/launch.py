@@ -350,15 +350,30 @@ def stop_session(pid):
         signal_group(target, signal.SIGKILL)
 
 
+def wait_passing_signals(proc):
+    """Wait for ``proc`` (in the launcher's process group), passing it SIGINT/SIGTERM sent to the launcher
+    alone: (its exit status, the signal the launcher got or 0). train.py stops cleanly on them
+    (src/utils/errors.py); the launcher then exits 128 + signal, quietly, as the shell it replaced did."""
+    received = []
+
+    def pass_on(signum, frame):
+        received.append(signum)
+        proc.send_signal(signum)
+
+    with signals_to(pass_on):
+        status = exit_status(proc.wait())
+    return status, (received[0] if received else 0)
+
+
 def run_single(python, train_cmd, output, env):
     """train.py in one process from ``output``, its output on the console and in output/train.log."""
     log = os.path.join(output, "train.log")
     say(f"training; log: {log}")
     proc, copier = run_teed([python, *train_cmd], output, log, env=env)
-    # a signal to the launcher alone reaches train.py too (it stops cleanly, see src/utils/errors.py)
-    with signals_to(lambda signum, frame: proc.send_signal(signum)):
-        status = exit_status(proc.wait())
+    status, signum = wait_passing_signals(proc)
     copier.join()
+    if signum:
+        return 128 + signum
     if status != 0:
         say(f"error: training failed (exit code {status}): {first_error(read_text(log))}", f"       log: {log}",
             err=True)
@@ -467,9 +482,10 @@ def run_mpirun(mpirun_cmd, train_cmd, output, env):
     launcher_log = os.path.join(output, "mpirun.log")
     say(f"mpirun: {total} process(es); logs in {log_dir}, mpirun output in {launcher_log}")
     proc, copier = run_teed([*mpirun_cmd, *train_cmd], output, launcher_log, env=env)
-    with signals_to(lambda signum, frame: proc.send_signal(signum)):
-        status = exit_status(proc.wait())
+    status, signum = wait_passing_signals(proc)
     copier.join()
+    if signum:
+        return 128 + signum
     logs = [path for path in (os.path.join(log_dir, f"worker_{rank}.log") for rank in range(total))
             if os.path.isfile(path)]
     if status != 0:
