@@ -238,6 +238,7 @@ def worker_failures(launcher_log, launcher_text, lost, logs, local_workers=1, no
 
 # ------------------------------------------------------------------ processes
 def read_text(path):
+    """The file's text ("" if it cannot be read: a log a rank never wrote)."""
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
             return handle.read()
@@ -317,6 +318,7 @@ def is_running(pid):
 
 
 def child_pids(pid):
+    """The processes whose parent is ``pid`` (from /proc)."""
     children = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -400,13 +402,13 @@ def stop_ranks(ranks, signum=signal.SIGTERM):
 def wait_ranks(ranks):
     """Wait for every rank. When one fails, name it, its error and its log, stop the others (they would block in
     collectives: TERM, then KILL 10 s later) and return 1; else check the ranks' final weights agree."""
-    try:
-        with signals_to(_raise_signalled):
+    with signals_to(_raise_signalled):
+        try:
             failed = _wait_for_ranks(ranks)
-    except Signalled:
-        stop_ranks(ranks)
-        say("error: interrupted; ranks stopped", err=True)
-        return 130
+        except Signalled:  # further signals are ignored until the launcher exits (_raise_signalled)
+            stop_ranks(ranks)
+            say("error: interrupted; ranks stopped", err=True)
+            return 130
     return 1 if failed else check_finished_logs([rank.log for rank in ranks])
 
 
@@ -449,16 +451,18 @@ def run_msrun(msrun_cmd, train_cmd, output, env, node_timeout):
     say(f"msrun: {local} of {total} worker(s) on node {node_rank}, scheduler {master} (a rank silent for "
         f"MS_NODE_TIMEOUT={node_timeout} s is lost); logs in {log_dir}, msrun output in {launcher_log}")
     proc = None
-    try:
-        with signals_to(_raise_signalled):
+    with signals_to(_raise_signalled):
+        try:
+            # msrun in a session of its own, so that a signal to the launcher's process group does not kill
+            # msrun alone and orphan its scheduler: stop_session stops them all
             proc, copier = run_teed([*msrun_cmd, *train_cmd], output, launcher_log, env=env, start_new_session=True)
             status = exit_status(proc.wait())
-    except Signalled as stop:
-        if proc is not None:
-            stop_session(proc.pid)
-        what = "interrupted" if stop.signum == signal.SIGINT else "terminated"
-        say(f"error: {what}; msrun and its processes stopped", err=True)
-        return 128 + stop.signum
+        except Signalled as stop:  # further signals are ignored until the launcher exits (_raise_signalled)
+            if proc is not None:
+                stop_session(proc.pid)
+            what = "interrupted" if stop.signum == signal.SIGINT else "terminated"
+            say(f"error: {what}; msrun and its processes stopped", err=True)
+            return 128 + stop.signum
     copier.join()
     logs = [os.path.join(log_dir, f"worker_{rank}.log") for rank in range(first_local, first_local + local)]
     if status != 0:
@@ -541,7 +545,33 @@ def parse_args(argv):
     return parser.parse_args(argv[:split]), argv[split + 1:]
 
 
+def run_rank_table(opts, ranks, train_cmd, env, dry_run):
+    """One train.py per device of ``ranks`` ({device: rank}), each from OUTPUT_PATH/device<id>/ with its
+    train.log, its rank table variables and --device_id; printed (DRY_RUN) or started and waited for."""
+    started = []
+    for device, rank in ranks.items():
+        folder = os.path.join(opts.output_path, f"device{device}")
+        rank_env = [f"DEVICE_ID={device}", f"RANK_ID={rank}", f"RANK_SIZE={opts.device_num}",
+                    f"RANK_TABLE_FILE={opts.rank_table}"]
+        cmd = [opts.python, *train_cmd, f"--device_id={device}"]
+        if dry_run:
+            say(f"cd {shell_quote(folder)} && {format_command(rank_env, cmd)} > train.log 2>&1 &")
+            continue
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError:
+            stop_ranks(started)
+            raise UserError(f"cannot create {folder}") from None
+        started.append(Rank(f"rank {rank} (device {device})", folder, os.path.join(folder, "train.log"),
+                            dict(env, **dict(item.split("=", 1) for item in rank_env)), cmd))
+    if dry_run:
+        return 0
+    say(f"waiting for {opts.device_num} process(es)...")
+    return wait_ranks(started)
+
+
 def launch(opts, flags):
+    """Check TRAIN_ARGS and OUTPUT_PATH, then print (DRY_RUN) or run the mode's processes: the exit code."""
     dry_run = is_dry_run(os.environ.get("DRY_RUN"))
     env = dict(os.environ, **dict(item.split("=", 1) for item in opts.env))
     later, ranks = [], {}
@@ -560,36 +590,17 @@ def launch(opts, flags):
     train_cmd = train_command(launcher_flags, os.environ.get("TRAIN_ARGS"), opts.caller_dir, later)
     check_train_flags(train_cmd, opts.python)
     prepare_output(opts.output_path, dry_run)
-    output = opts.output_path
     if opts.mode == "rank_table":
-        started = []
-        for device, rank in ranks.items():
-            folder = os.path.join(output, f"device{device}")
-            rank_env = [f"DEVICE_ID={device}", f"RANK_ID={rank}", f"RANK_SIZE={opts.device_num}",
-                        f"RANK_TABLE_FILE={opts.rank_table}"]
-            cmd = [opts.python, *train_cmd, f"--device_id={device}"]
-            if dry_run:
-                say(f"cd {shell_quote(folder)} && {format_command(rank_env, cmd)} > train.log 2>&1 &")
-                continue
-            try:
-                os.makedirs(folder, exist_ok=True)
-            except OSError:
-                raise UserError(f"cannot create {folder}") from None
-            started.append(Rank(f"rank {rank} (device {device})", folder, os.path.join(folder, "train.log"),
-                                dict(env, **dict(item.split("=", 1) for item in rank_env)), cmd))
-        if dry_run:
-            return 0
-        say(f"waiting for {opts.device_num} process(es)...")
-        return wait_ranks(started)
+        return run_rank_table(opts, ranks, train_cmd, env, dry_run)
     cmd = [opts.python, *train_cmd] if opts.mode == "single" else [*opts.runner, *train_cmd]
     if dry_run:
         say(format_command(opts.env, cmd))
         return 0
     if opts.mode == "single":
-        return run_single(opts.python, train_cmd, output, env)
+        return run_single(opts.python, train_cmd, opts.output_path, env)
     if opts.mode == "msrun":
-        return run_msrun(opts.runner, train_cmd, output, env, env.get("MS_NODE_TIMEOUT", "30"))
-    return run_mpirun(opts.runner, train_cmd, output, env)
+        return run_msrun(opts.runner, train_cmd, opts.output_path, env, env.get("MS_NODE_TIMEOUT", "30"))
+    return run_mpirun(opts.runner, train_cmd, opts.output_path, env)
 
 
 def main(argv=None):
