@@ -1,5 +1,5 @@
-"""The bash launchers in scripts/: usage, argument checks, DRY_RUN command lines, static checks, and how
-failed ranks are reported (real processes; no accelerator needed)."""
+"""The bash launchers in scripts/ and src/model_utils/launch.py behind them: usage, argument checks, DRY_RUN
+command lines, static checks, and how failed ranks are reported (real processes; no accelerator needed)."""
 import json
 import os
 import shutil
