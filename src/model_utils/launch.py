@@ -15,6 +15,7 @@ The functions above ``# ---- processes`` are pure (tests/unit/test_launch.py).
 """
 import argparse
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -105,8 +106,6 @@ def runner_option(cmd, name):
 def parse_rank_table(text):
     """[(device_id, rank_id)] of every device of an HCCL rank table (JSON text); ValueError naming what is
     wrong."""
-    import json
-
     try:
         table = json.loads(text)
         return [(int(device["device_id"]), int(device["rank_id"]))
