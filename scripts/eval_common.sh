@@ -1,21 +1,11 @@
 #!/usr/bin/env bash
 # Shared by the evaluation launchers (run_eval_*.sh, run_onnx_eval_*.sh): argument errors and the logged run.
-# The sourcing script sets USAGE (its usage text) before sourcing this file.
+# The sourcing script sets USAGE (its usage text) before sourcing this file; usage, fail_usage and find_python
+# come from common.sh, as for the training launchers.
+# shellcheck source=scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 script=$(basename "$0")
-repo_root=$(cd "$(dirname "$0")/.." && pwd)
-
-usage() {
-    printf '%s\n' "${USAGE}" >&2
-}
-
-# A bad argument: one line, "error: <what is wrong> (<the usage line>; ...)", exit 2.
-fail_usage() {
-    local line
-    line=$(usage 2>&1 | head -n 1)
-    echo "error: $* (${line}; run with --help for details)" >&2
-    exit 2
-}
 
 # --help prints the usage and exits 0; otherwise the argument count must be MIN..MAX.
 check_args() {  # MIN MAX "$@"
@@ -45,14 +35,12 @@ check_common() {  # DATA_PATH NAME MODEL_PATH SCALE
 run_logged_eval() {  # NAME ENTRY DESCRIPTION ARGS...
     local name=$1 entry=$2 description=$3
     shift 3
-    if [[ -z "${PYTHON:-}" ]]; then
-        if [[ -x "${repo_root}/.venv/bin/python" ]]; then PYTHON="${repo_root}/.venv/bin/python"; else PYTHON=python3; fi
-    fi
+    find_python
     local log_dir=${LOG_DIR:-./output/logs}
     mkdir -p "${log_dir}" || fail_usage "cannot create LOG_DIR ${log_dir}"
     local log="${log_dir}/${name}.log"
     echo "${script}: evaluating ${description}; log: ${log}"
-    "${PYTHON}" "${repo_root}/${entry}" "$@" --output_json="${log_dir}/${name}.json" >"${log}" 2>&1
+    "${PYTHON}" "${REPO_ROOT}/${entry}" "$@" --output_json="${log_dir}/${name}.json" >"${log}" 2>&1
     local status=$?
     if [[ ${status} -ne 0 ]]; then
         echo "${script}: error: ${entry} failed (exit ${status}); last lines of ${log}:" >&2

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Data-parallel SRCNN training on Ascend devices BEGIN_DEVICE..BEGIN_DEVICE+DEVICE_NUM-1 of one server with
-# an HCCL rank table: one background process per device, each in OUTPUT_PATH/device<id>/ with its train.log.
+# an HCCL rank table: one background process per device (the table's rank, --device_id=<id>, DEVICE_ID, RANK_ID,
+# RANK_SIZE, RANK_TABLE_FILE), each in OUTPUT_PATH/device<id>/ with its train.log.
 set -u -o pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -31,46 +32,6 @@ if (($# == 6)); then
     PRE_TRAINED_PATH=$(abs_path "$6")
 fi
 find_python
-
-# "device_id rank_id" for every device of the rank table; each device we start must be listed, and only those
-RANKS=$("$PYTHON" - "$RANK_TABLE" <<'PY'
-import json, sys
-try:
-    with open(sys.argv[1], encoding="utf-8") as handle:
-        table = json.load(handle)
-    for server in table["server_list"]:
-        for device in server["device"]:
-            print(int(device["device_id"]), int(device["rank_id"]))
-except (OSError, ValueError, KeyError, TypeError) as err:
-    print(f"not a rank table with server_list[].device[].device_id/rank_id ({type(err).__name__}: {err})")
-    sys.exit(1)
-PY
-) || fail_usage "RANK_TABLE_FILE '$RANK_TABLE' is $RANKS"
-LISTED=$(wc -l <<< "$RANKS")
-if ((LISTED != DEVICE_NUM)); then
-    fail_usage "RANK_TABLE_FILE '$RANK_TABLE' lists $LISTED device(s) but DEVICE_NUM is $DEVICE_NUM"
-fi
-RANK_OF=()
-for ((device = BEGIN_DEVICE; device < BEGIN_DEVICE + DEVICE_NUM; device++)); do
-    RANK_OF[device]=$(awk -v d="$device" '$1 == d {print $2}' <<< "$RANKS")
-    [[ -n ${RANK_OF[device]} ]] || fail_usage "RANK_TABLE_FILE '$RANK_TABLE' has no device $device"
-done
-LATER_FLAGS=("--device_id=<each device of the rank table>")
-train_command "$DATA_PATH" "$OUTPUT_PATH" "$PRE_TRAINED_PATH" --device_target=Ascend --run_distribute=true
-prepare_output OUTPUT_PATH "$OUTPUT_PATH"
-
-for ((device = BEGIN_DEVICE; device < BEGIN_DEVICE + DEVICE_NUM; device++)); do
-    rank=${RANK_OF[device]}
-    dir="$OUTPUT_PATH/device$device"
-    env=("DEVICE_ID=$device" "RANK_ID=$rank" "RANK_SIZE=$DEVICE_NUM" "RANK_TABLE_FILE=$RANK_TABLE")
-    cmd=("$PYTHON" "${TRAIN_CMD[@]}" "--device_id=$device")
-    if is_dry_run; then
-        echo "cd $(shell_quote "$dir") && $(print_command "${env[@]}" -- "${cmd[@]}") > train.log 2>&1 &"
-        continue
-    fi
-    mkdir -p -- "$dir" || fail_setup "cannot create $dir"
-    start_rank "rank $rank (device $device)" "$dir" "$dir/train.log" "${env[@]}" -- "${cmd[@]}"
-done
-is_dry_run && exit 0
-echo "waiting for $DEVICE_NUM process(es)..."
-wait_ranks
+launch rank_table --rank_table="$RANK_TABLE" --begin_device="$BEGIN_DEVICE" --device_num="$DEVICE_NUM" \
+    --data_path="$DATA_PATH" --output_path="$OUTPUT_PATH" --pre_trained_path="$PRE_TRAINED_PATH" -- \
+    --device_target=Ascend --run_distribute=true

@@ -35,7 +35,4 @@ if [[ -n ${RANK_TABLE_FILE:-} ]]; then
     unset RANK_TABLE_FILE
 fi
 find_python
-train_command "$DATA_PATH" "$OUTPUT_PATH" "$PRE_TRAINED_PATH" --device_target=Ascend --run_distribute=true
-prepare_output OUTPUT_PATH "$OUTPUT_PATH"
-ENV_PREFIX=()
-run_msrun "$OUTPUT_PATH"
+run_msrun "$OUTPUT_PATH" "$DATA_PATH" "$PRE_TRAINED_PATH" --device_target=Ascend --run_distribute=true

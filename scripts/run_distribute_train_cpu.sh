@@ -39,7 +39,4 @@ if [[ -n ${WORKER_NUM:-} && $WORKER_NUM != "$WORKERS" ]]; then
     fail_setup "the environment's WORKER_NUM=$WORKER_NUM differs from the argument WORKER_NUM=$WORKERS"
 fi
 find_python
-train_command "$DATA_PATH" "$OUTPUT_PATH" "$PRE_TRAINED_PATH" --device_target=CPU --run_distribute=true
-prepare_output OUTPUT_PATH "$OUTPUT_PATH"
-ENV_PREFIX=()
-run_msrun "$OUTPUT_PATH"
+run_msrun "$OUTPUT_PATH" "$DATA_PATH" "$PRE_TRAINED_PATH" --device_target=CPU --run_distribute=true

@@ -52,49 +52,22 @@ case "$LAUNCHER" in
     *) fail_setup "LAUNCHER must be msrun or mpirun, got '$LAUNCHER'" ;;
 esac
 find_python
-if [[ $LAUNCHER == mpirun ]]; then
-    need_plain_python mpirun
-    is_dry_run || command -v mpirun >/dev/null 2>&1 || fail_setup "LAUNCHER=mpirun but mpirun is not on PATH" \
-        "(install OpenMPI)"
-fi
-train_command "$DATA_PATH" "$OUTPUT_PATH" "$PRE_TRAINED_PATH" --device_target=GPU --run_distribute=true
-prepare_output OUTPUT_PATH "$OUTPUT_PATH"
 ENV_PREFIX=("CUDA_VISIBLE_DEVICES=$VISIBLE_DEVICES")
-
 if [[ $LAUNCHER == msrun ]]; then
-    run_msrun "$OUTPUT_PATH"
-    exit
+    run_msrun "$OUTPUT_PATH" "$DATA_PATH" "$PRE_TRAINED_PATH" --device_target=GPU --run_distribute=true
 fi
 
 # mpirun: every rank writes log/worker_<rank>.log, like msrun, and drives the GPU of its local rank
 # (DEVICE_ID, an index into CUDA_VISIBLE_DEVICES)
-LOG_DIR="$OUTPUT_PATH/log"
+need_plain_python mpirun
 MPI_EXTRA=()
 if [[ -n ${MPIRUN_ARGS:-} ]]; then
     read -r -a MPI_EXTRA <<< "$MPIRUN_ARGS"
 fi
 # shellcheck disable=SC2016  # expanded by each rank's shell
 RANK_SHELL='export DEVICE_ID=${OMPI_COMM_WORLD_LOCAL_RANK:-${MPI_LOCALRANKID:-0}}; exec "$0" "$@" > "$SRCNN_LOG_DIR/worker_${OMPI_COMM_WORLD_RANK:-${PMI_RANK:-0}}.log" 2>&1'
-CMD=(mpirun -n "$TOTAL" --allow-run-as-root -x PATH -x CUDA_VISIBLE_DEVICES -x SRCNN_LOG_DIR "${MPI_EXTRA[@]}"
-    bash -c "$RANK_SHELL" python "${TRAIN_CMD[@]}")
-ENV_PREFIX+=("SRCNN_LOG_DIR=$LOG_DIR")
-if is_dry_run; then
-    print_command "${ENV_PREFIX[@]}" -- "${CMD[@]}"
-    exit 0
-fi
-mkdir -p -- "$LOG_DIR"
-rm -f -- "$LOG_DIR"/worker_*.log
-export_env
-echo "mpirun: $TOTAL process(es); logs in $LOG_DIR, mpirun output in $OUTPUT_PATH/mpirun.log"
-(cd "$OUTPUT_PATH" && exec "${CMD[@]}") 2>&1 | tee "$OUTPUT_PATH/mpirun.log"
-STATUS=${PIPESTATUS[0]}
-LOGS=()
-for ((rank = 0; rank < TOTAL; rank++)); do
-    [[ -f $LOG_DIR/worker_$rank.log ]] && LOGS+=("$LOG_DIR/worker_$rank.log")
-done
-if ((STATUS != 0)); then
-    echo "error: distributed training failed (mpirun exit code $STATUS)" >&2
-    report_worker_failures "$OUTPUT_PATH/mpirun.log" "" "${LOGS[@]}"
-    exit 1
-fi
-check_finished_logs "${LOGS[@]}"
+MPIRUN=(mpirun -n "$TOTAL" --allow-run-as-root -x PATH -x CUDA_VISIBLE_DEVICES -x SRCNN_LOG_DIR "${MPI_EXTRA[@]}"
+    bash -c "$RANK_SHELL" python)
+launch mpirun "${ENV_PREFIX[@]/#/--env=}" "--env=SRCNN_LOG_DIR=$OUTPUT_PATH/log" "${MPIRUN[@]/#/--runner=}" \
+    --data_path="$DATA_PATH" --output_path="$OUTPUT_PATH" --pre_trained_path="$PRE_TRAINED_PATH" -- \
+    --device_target=GPU --run_distribute=true

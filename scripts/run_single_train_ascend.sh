@@ -22,7 +22,6 @@ if (($# == 4)); then
     PRE_TRAINED_PATH=$(abs_path "$4")
 fi
 find_python
-train_command "$DATA_PATH" "$OUTPUT_PATH" "$PRE_TRAINED_PATH" --device_target=Ascend "--device_id=$DEVICE_ID"
-prepare_output OUTPUT_PATH "$OUTPUT_PATH"
-ENV_PREFIX=("DEVICE_ID=$DEVICE_ID" "RANK_ID=0" "RANK_SIZE=1")
-run_single "$OUTPUT_PATH"
+launch single --env="DEVICE_ID=$DEVICE_ID" --env=RANK_ID=0 --env=RANK_SIZE=1 --data_path="$DATA_PATH" \
+    --output_path="$OUTPUT_PATH" --pre_trained_path="$PRE_TRAINED_PATH" -- --device_target=Ascend \
+    "--device_id=$DEVICE_ID"

@@ -20,7 +20,5 @@ if (($# == 3)); then
     PRE_TRAINED_PATH=$(abs_path "$3")
 fi
 find_python
-train_command "$DATA_PATH" "$OUTPUT_PATH" "$PRE_TRAINED_PATH" --device_target=CPU
-prepare_output OUTPUT_PATH "$OUTPUT_PATH"
-ENV_PREFIX=()
-run_single "$OUTPUT_PATH"
+launch single --data_path="$DATA_PATH" --output_path="$OUTPUT_PATH" --pre_trained_path="$PRE_TRAINED_PATH" -- \
+    --device_target=CPU

@@ -22,7 +22,5 @@ if (($# == 4)); then
     PRE_TRAINED_PATH=$(abs_path "$4")
 fi
 find_python
-train_command "$DATA_PATH" "$OUTPUT_PATH" "$PRE_TRAINED_PATH" --device_target=GPU --device_id=0
-prepare_output OUTPUT_PATH "$OUTPUT_PATH"
-ENV_PREFIX=("CUDA_VISIBLE_DEVICES=$DEVICE_ID")
-run_single "$OUTPUT_PATH"
+launch single --env="CUDA_VISIBLE_DEVICES=$DEVICE_ID" --data_path="$DATA_PATH" --output_path="$OUTPUT_PATH" \
+    --pre_trained_path="$PRE_TRAINED_PATH" -- --device_target=GPU --device_id=0

@@ -1,10 +1,9 @@
-"""The bash launchers in scripts/: usage, argument checks, DRY_RUN command lines, static checks, and how
-failed ranks are reported (real processes; no accelerator needed)."""
+"""The bash launchers in scripts/ and src/model_utils/launch.py behind them: usage, argument checks, DRY_RUN
+command lines, static checks, and how failed ranks are reported (real processes; no accelerator needed)."""
 import json
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -336,41 +335,39 @@ def test_mpirun_launcher_needs_mpirun(data, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_wait_ranks_stops_the_others_when_one_fails(tmp_path):
+def test_wait_ranks_stops_the_others_when_one_fails(tmp_path, capsys):
     """A rank that fails is named with its log; ranks still running (that would wait in a collective forever)
     are stopped rather than waited for."""
-    script = f"""
-        USAGE=usage
-        source {SCRIPTS}/common.sh
-        start_rank "rank 0" {tmp_path} {tmp_path}/r0.log -- sleep 120
-        start_rank "rank 1" {tmp_path} {tmp_path}/r1.log RANK_ID=1 -- \\
-            bash -c 'sleep 1; echo "rank $RANK_ID starting"; echo "error: MindRecord /x does not exist"; exit 2'
-        wait_ranks
-        echo "wait_ranks returned $?"
-    """
-    start = time.monotonic()
-    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
-    assert time.monotonic() - start < 30
-    assert "wait_ranks returned 1" in result.stdout
-    assert "error: rank 1 failed (exit code 2): error: MindRecord /x does not exist" in result.stderr
-    assert f"log: {tmp_path}/r1.log" in result.stderr
-    assert f"note: rank 0 was stopped after the failure above; log: {tmp_path}/r0.log" in result.stderr
+    from src.model_utils.launch import Rank, wait_ranks
+
+    ranks = [Rank("rank 0", tmp_path, tmp_path / "r0.log", dict(os.environ), ["sleep", "120"]),
+             Rank("rank 1", tmp_path, tmp_path / "r1.log", dict(os.environ, RANK_ID="1"),
+                  ["bash", "-c", 'sleep 1; echo "rank $RANK_ID starting"; echo "error: MindRecord /x does not exist"; '
+                   "exit 2"])]
+    try:
+        assert wait_ranks(ranks) == 1
+    finally:
+        for rank in ranks:
+            rank.proc.kill()
+            rank.proc.wait()
+    err = capsys.readouterr().err
+    assert "error: rank 1 failed (exit code 2): error: MindRecord /x does not exist" in err
+    assert f"log: {tmp_path}/r1.log" in err
+    assert f"note: rank 0 was stopped after the failure above; log: {tmp_path}/r0.log" in err
     assert "rank 1 starting" in (tmp_path / "r1.log").read_text()
 
 
-def test_wait_ranks_checks_final_weights_agree(tmp_path):
+def test_wait_ranks_checks_final_weights_agree(tmp_path, capsys):
     """Ranks that all exit 0 must report the same final weights digest; a diverged rank is an error."""
-    def launch(digests):
-        lines = [f"USAGE=usage; source {SCRIPTS}/common.sh"]
-        for rank, digest in enumerate(digests):
-            lines.append(f"start_rank 'rank {rank}' {tmp_path} {tmp_path}/w{rank}.log -- "
-                         f"echo '[rank {rank}] final weights sha256 {digest}'")
-        lines.append("wait_ranks; echo \"status $?\"")
-        return subprocess.run(["bash", "-c", "\n".join(lines)], capture_output=True, text=True, timeout=60)
+    from src.model_utils.launch import Rank, wait_ranks
 
-    same = launch(["ab12", "ab12"])
-    assert "status 0" in same.stdout and "all 2 local rank(s) finished with identical weights (sha256 ab12)" \
-        in same.stdout
-    diverged = launch(["ab12", "cd34"])
-    assert "status 1" in diverged.stdout
-    assert "error: rank 1 ended with different weights (sha256 cd34, not ab12)" in diverged.stderr
+    def launch(digests):
+        ranks = [Rank(f"rank {rank}", tmp_path, tmp_path / f"w{rank}.log", dict(os.environ),
+                      ["echo", f"[rank {rank}] final weights sha256 {digest}"]) for rank, digest in enumerate(digests)]
+        return wait_ranks(ranks), capsys.readouterr()
+
+    status, same = launch(["ab12", "ab12"])
+    assert status == 0 and "all 2 local rank(s) finished with identical weights (sha256 ab12)" in same.out
+    status, diverged = launch(["ab12", "cd34"])
+    assert status == 1
+    assert "error: rank 1 ended with different weights (sha256 cd34, not ab12)" in diverged.err
