@@ -12,12 +12,17 @@ import argparse
 import os
 import sys
 
+if __name__ == "__main__" and not __package__:
+    # Run as a script: the repo root replaces this folder on sys.path (src/*.py must not shadow other modules).
+    _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if sys.path and os.path.abspath(sys.path[0] or os.curdir) == os.path.dirname(os.path.abspath(__file__)):
+        sys.path[0] = _REPO_ROOT
+    else:
+        sys.path.insert(0, _REPO_ROOT)
+
 import src  # noqa: E402,F401  (CPU kernel setting, before MindSpore loads)
 from src.model.official_weights import convert  # noqa: E402
 from src.utils.errors import run_cli  # noqa: E402
-
-if __name__ == "__main__":
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def main(argv):
