@@ -13,6 +13,8 @@ import time
 
 import numpy as np
 
+from src.utils.file_io import DISK_FULL, disk_full
+
 EVENTS_FOLDER = "tensorboard"
 IMAGE_SIDE = 256  # the image shown is a centre crop of at most this side: event files stay small
 
@@ -42,16 +44,23 @@ class EventLog:
         # the start step and pid in the name: two starts within one second never share a file
         self._writer = EventsWriter(os.path.join(folder, "events"), f".{start_step}.{os.getpid()}")
         self.path = self._writer._file_name  # pylint: disable=protected-access
+        events = []
         if start_step:
             from tensorboardX.proto.event_pb2 import Event, SessionLog
 
-            self._write([Event(step=start_step + 1, wall_time=time.time(),
-                               session_log=SessionLog(status=SessionLog.START))])
+            events.append(Event(step=start_step + 1, wall_time=time.time(),
+                                session_log=SessionLog(status=SessionLog.START)))
+        self._write(events)  # the file's header (written by EventsWriter) on disk now, not at close
 
     def _write(self, events):
-        for event in events:
-            self._writer.write_event(event)
-        self._writer.flush()
+        try:
+            for event in events:
+                self._writer.write_event(event)
+            self._writer.flush()
+        except OSError as err:
+            if err.errno in DISK_FULL:
+                raise disk_full(self.path, "TensorBoard events") from None
+            raise
 
     def _summary_event(self, step, values):
         from tensorboardX.proto.event_pb2 import Event
@@ -75,5 +84,10 @@ class EventLog:
         summary = image(tag, hwc, dataformats="HWC")
         self._write([self._summary_event(step, list(summary.value))])
 
-    def close(self):
-        self._writer.close()
+    def close(self, quiet=False):
+        """Close the file; ``quiet``: ignore a failure to (the run already stops with an error of its own)."""
+        try:
+            self._writer.close()
+        except OSError:
+            if not quiet:
+                raise

@@ -8,14 +8,25 @@ before the framework's seconds of start-up.
 """
 import glob
 import hashlib
+import importlib.util
 import math
 import os
 import time
 
+from src.data.batches import PatchBatches
+from src.model_utils.device import code_commit, describe_host, init_context
+from src.model_utils.device_adapter import get_device_id
+from src.protocol.image_io import image_inputs, list_images
 from src.train import checkpoints, run_log
+from src.train.cluster import agree_start
+from src.train.events import EVENTS_FOLDER, EventLog, side_by_side
+from src.train.plot import plot_training_log
 from src.train.recipe import check_recipe, data_fingerprint, write_run_config
-from src.train.step import border
+from src.train.step import border, build_model, make_train_step
+from src.train.validation import build_validator
+from src.utils.checks import check_output_folder, check_outputs_spare_inputs
 from src.utils.errors import UserError
+from src.utils.file_io import LOCK_NAME, lock_folder
 
 
 def _format_eta(seconds):
@@ -30,8 +41,6 @@ class Trainer:
         self.ckpt_dir = os.path.join(cfg.output_path, "ckpt_0")
         self.log_path = os.path.join(cfg.output_path, "train_log.jsonl")
         self.run_config_path = os.path.join(cfg.output_path, "run_config.yaml")
-        from src.train.events import EVENTS_FOLDER
-
         self.events_dir = os.path.join(cfg.output_path, EVENTS_FOLDER) if cfg.tensorboard else ""
         self.lock = None  # the open lock file of output_path (see _lock)
 
@@ -40,8 +49,6 @@ class Trainer:
         """The paths of the configuration, checked before the data and the network load (nothing is created).
         validation_path only on rank 0, the one rank that validates."""
         cfg = self.cfg
-        from src.utils.checks import check_output_folder
-
         if not cfg.data_path:
             raise UserError("data_path is empty: give --data_path=FILE.mindrecord or the folder holding it "
                             "(made by src/create_dataset.py)")
@@ -52,12 +59,8 @@ class Trainer:
             what = "is not a file" if os.path.exists(cfg.pre_trained_path) else "does not exist"
             raise UserError(f"pre_trained_path {cfg.pre_trained_path} {what}: give a .ckpt file or leave it empty")
         if cfg.validation_path and self.rank == 0:
-            from src.protocol.image_io import list_images
-
             list_images(cfg.validation_path, key="validation_path")
         if self.events_dir and self.rank == 0:
-            import importlib.util
-
             if importlib.util.find_spec("tensorboardX") is None:
                 raise UserError("tensorboard=true needs the tensorboardX package (requirements.txt): pip install "
                                 "tensorboardX, or give --tensorboard=false")
@@ -67,9 +70,6 @@ class Trainer:
         """No file the run writes or deletes (run_config.yaml, train_log.jsonl, curves.png, ckpt_0/,
         tensorboard/) is one of its inputs. run_config.yaml may be the --config_path: it is the run's own
         restart command."""
-        from src.protocol.image_io import image_inputs
-        from src.utils.checks import check_outputs_spare_inputs
-
         cfg = self.cfg
         data = glob.glob(os.path.join(cfg.data_path, "*.mindrecord")) if os.path.isdir(cfg.data_path) \
             else [cfg.data_path]
@@ -84,19 +84,14 @@ class Trainer:
 
     def setup(self):
         cfg = self.cfg
-        import mindspore as ms
+        import mindspore as ms  # here, not at the top: train.py checks and locks output_path before it loads
 
-        from src.data.batches import PatchBatches
-        from src.model_utils.device import init_context
-        from src.train.step import build_model, make_train_step
 
         device_id = cfg.device_id
         if cfg.run_distribute:
             # one device per rank: DEVICE_ID from the launcher (msrun and scripts/ export it: the local rank, or
             # the card of the rank table); without it MindSpore chooses. cfg.device_id would put every rank on
             # the same card.
-            from src.model_utils.device_adapter import get_device_id
-
             device_id = get_device_id() if os.environ.get("DEVICE_ID", "").strip() else None
         init_context(cfg.device_target, device_id)
         if cfg.run_distribute:
@@ -136,8 +131,6 @@ class Trainer:
         """Hold output_path for this process's life (one run per folder, see src.utils.file_io.lock_folder), then
         remove the temporary checkpoint files of an earlier run that was killed: only under the lock, so
         never the file a running process is writing."""
-        from src.utils.file_io import lock_folder
-
         self.lock = lock_folder(self.cfg.output_path, "output_path", "train.py")
         checkpoints.remove_temporaries(self.ckpt_dir)
         earlier = self.checkpoints()
@@ -154,8 +147,6 @@ class Trainer:
 
     def _forget_new_folder(self):
         """A run that failed before training undoes the output folder it created (only the lock file is in it)."""
-        from src.utils.file_io import LOCK_NAME
-
         self.release()
         try:
             os.remove(os.path.join(self.cfg.output_path, LOCK_NAME))
@@ -217,8 +208,6 @@ class Trainer:
         try:
             self.setup()
             if self.rank == 0:  # the one rank that validates
-                from src.train.validation import build_validator
-
                 validate = build_validator(cfg, self.net)
         except BaseException as err:
             if created and self.rank == 0:
@@ -227,8 +216,6 @@ class Trainer:
                 raise
             failure = err  # the other ranks must hear of it, or they would wait for this one
         if self.world > 1:
-            from src.train.cluster import agree_start
-
             self.start_step = agree_start(self, failure)
         if self.rank == 0:
             os.makedirs(self.ckpt_dir, exist_ok=True)
@@ -237,8 +224,6 @@ class Trainer:
                  f"{self.world} device(s) = global batch {cfg.batch_size * self.world}, "
                  f"{self.total_steps} steps ({self.data.steps_per_epoch} per epoch), lr {cfg.lr_schedule} "
                  f"{cfg.lr:g}, device {cfg.device_target}")
-        from src.model_utils.device import code_commit, describe_host
-
         host = f"{describe_host(cfg.device_target)}, network {type(self.net).__name__}"
         self.log(f"host: {host}")
         if self.start_step >= self.total_steps:
@@ -252,15 +237,16 @@ class Trainer:
                 os.remove(self.log_path)  # a fresh run does not continue an older run's log
             run_log.append_record(self.log_path, run_log.start_record(self.start_step, host, code_commit()))
             if self.events_dir:
-                from src.train.events import EventLog
-
                 events = EventLog(self.events_dir, self.start_step)
         run_start = time.time()
         try:
             self.loop(validate, events)
-        finally:
+        except BaseException:
             if events is not None:
-                events.close()
+                events.close(quiet=True)  # the loop's error is the one to report (e.g. a full disk's)
+            raise
+        if events is not None:
+            events.close()
         self.finish(run_start)
 
     def loop(self, validate=None, events=None):
@@ -320,8 +306,6 @@ class Trainer:
         if self.rank == 0:
             final = self.save(self.total_steps, "srcnn-final.ckpt") if cfg.save_checkpoint else None
             if os.path.exists(self.log_path):
-                from src.train.plot import plot_training_log
-
                 self.log(f"curves: {plot_training_log(self.log_path, os.path.join(cfg.output_path, 'curves.png'))}")
             self.log(f"done: {self.total_steps - self.start_step} steps in {time.time() - run_start:.1f} s"
                      + (f", final checkpoint {final}" if final else ""))
@@ -335,8 +319,6 @@ SCALAR_TAGS = {"loss": "train/loss", "lr": "train/learning_rate", "val_psnr": "v
 def write_events(events, record, validation=None):
     """A train_log.jsonl ``record`` as TensorBoard scalars at its step, with the SSIM and the first image of
     ``validation`` (a src.train.validation.Validation) when it holds one."""
-    from src.train.events import side_by_side
-
     values = {tag: record[key] for key, tag in SCALAR_TAGS.items() if key in record}
     if validation is not None:
         values["validation/ssim"] = validation.ssim
