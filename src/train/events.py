@@ -35,6 +35,7 @@ class EventLog:
     event files there (of a run that left no checkpoint) are deleted; else a resume from that step."""
 
     def __init__(self, folder, start_step=0):
+        # tensorboardX loads here, for a run that writes events: its import takes about half a second
         from tensorboardX.event_file_writer import EventsWriter
 
         os.makedirs(folder, exist_ok=True)
