@@ -273,7 +273,7 @@ SCRIPT_KEYS = {
     "train.py": ("data_path", "output_path", "validation_path", "holdout_images", "arch", "n1", "n2", "padding",
                  "scale", "device_target", "device_id", "lr", "lr_schedule", "min_lr", "batch_size", "epoch_size",
                  "train_steps", "augment", "amp_level", "loss_scale", "seed", "log_interval", "save_checkpoint",
-                 "save_checkpoint_steps", "keep_checkpoint_max", "val_interval", "pre_trained_path",
+                 "save_checkpoint_steps", "keep_checkpoint_max", "val_interval", "tensorboard", "pre_trained_path",
                  "pre_trained_widen", "resume", "run_distribute", "tile_size", "enable_modelarts", "data_url",
                  "train_url", "checkpoint_url"),
     "create_dataset.py": ("src_folder", "output_folder", "scale", "patch_size", "stride", "downscale_factors",

@@ -18,6 +18,9 @@ def init_context(device_target="CPU", device_id=0):
     try:
         ms.set_device(device_target, device_id)
     except (RuntimeError, ValueError) as err:
+        # a process that already runs MindSpore on this device (a library caller, a test) keeps its runtime
+        if "has been initialized" in str(err) and ms.get_context("device_target") == device_target:
+            return
         raise UserError(f"device_target={device_target} (device_id={device_id}) is not usable with this "
                         f"MindSpore install: {str(err).splitlines()[0]}") from None
     if device_target != "CPU":

@@ -18,6 +18,7 @@ import sys
 
 import numpy as np
 
+from src.train.recipe import RECIPE_KEYS
 from src.utils.errors import UserError
 
 # a rank's failure message travels to the others as this many bytes (longer ones are cut)
@@ -63,8 +64,6 @@ def _gather(row):
 
 
 def _recipe_keys():
-    from src.train.trainer import RECIPE_KEYS
-
     # pre_trained_path is left out: each node reads its own copy in setup, possibly at another path, and only
     # rank 0's weights count (they are broadcast)
     return [key for key in RECIPE_KEYS if key != "pre_trained_path"]

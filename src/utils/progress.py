@@ -1,74 +1,42 @@
-"""A dependency-free, single-line progress bar on stderr (silent when stderr is not a terminal)."""
+"""Progress bars on stderr (tqdm), drawn only when stderr is a terminal: logs, pipes and CI stay clean."""
+import os
 import sys
-import time
 
-_BAR_WIDTH = 24
+from tqdm import tqdm
 
-
-_MIN_REDRAW_SECONDS = 0.1  # redrawing on every item would cost more than fast items themselves
-
-
-def _clock(seconds):
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes:02d}:{seconds:02d}"
+# tqdm's bar with the rate and the time left spelled out (its default shows them as [elapsed<left, rate])
+_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} {rate_fmt} ETA {remaining}"
+# a terminal that reports no size (a bare pseudo-terminal): tqdm would draw nothing in 0 columns and 0 rows
+_FALLBACK_SIZE = (80, 24)
 
 
-def _line(desc, done, total, elapsed):
-    rate = done / elapsed if elapsed > 0 else 0.0
-    prefix = f"{desc}: " if desc else ""
-    if total:
-        filled = int(_BAR_WIDTH * min(done, total) / total)
-        bar = "#" * filled + "." * (_BAR_WIDTH - filled)
-        eta = _clock((total - done) / rate) if rate > 0 and done < total else "--:--"
-        return f"{prefix}[{bar}] {done}/{total} {rate:.2f} it/s ETA {eta}"
-    return f"{prefix}{done} {rate:.2f} it/s elapsed {_clock(elapsed)}"
+def _on_terminal(stream):
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def _size(stream):
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return None
+    return (size.columns, size.lines) if size.columns and size.lines else None
 
 
 def warn(message):
-    """``warning: <message>`` on stderr, on a line of its own even while a progress bar is drawn there."""
-    stream = sys.stderr
-    if hasattr(stream, "isatty") and stream.isatty():
-        stream.write("\r\033[K")  # clear the bar; it is redrawn below the warning
-    print(f"warning: {message}", file=stream, flush=True)
+    """``warning: <message>`` on stderr, on a line of its own even while a progress bar is drawn there
+    (tqdm.write clears the bar and redraws it below)."""
+    tqdm.write(f"warning: {message}", file=sys.stderr)
+    sys.stderr.flush()
 
 
 def progress(iterable, total=None, desc=""):
-    """Yield from ``iterable`` while drawing ``desc: [###...] done/total rate it/s ETA`` on stderr.
-
-    ``total`` defaults to ``len(iterable)`` when it has one. Nothing is printed unless stderr is a TTY,
-    so logs and pipes stay clean.
-    """
+    """Yield from ``iterable`` while drawing ``desc: 40%|####      | done/total rate it/s ETA mm:ss`` on stderr
+    (without a known total: the count and the rate). ``total`` defaults to ``len(iterable)`` when it has one.
+    Nothing is printed unless stderr is a terminal."""
     stream = sys.stderr
-    if not (hasattr(stream, "isatty") and stream.isatty()):
-        yield from iterable
-        return
-    if total is None and hasattr(iterable, "__len__"):
-        total = len(iterable)
-
-    start = last_draw = time.monotonic()
-    done = 0
-    width = 0
-
-    def draw():
-        nonlocal width
-        text = _line(desc, done, total, time.monotonic() - start)
-        # Pad with spaces so a shorter line fully overwrites the previous one.
-        stream.write("\r" + text.ljust(width))
-        stream.flush()
-        width = len(text)
-
-    draw()
-    try:
-        for item in iterable:
-            yield item
-            done += 1
-            now = time.monotonic()
-            if now - last_draw >= _MIN_REDRAW_SECONDS:
-                last_draw = now
-                draw()
-    finally:
-        draw()
-        stream.write("\n")
-        stream.flush()
+    if not _on_terminal(stream):
+        return tqdm(iterable, total=total, disable=True)
+    known = total is not None or hasattr(iterable, "__len__")
+    columns, rows = _size(stream) or _FALLBACK_SIZE
+    return tqdm(iterable, total=total, desc=desc or None, file=stream, bar_format=_FORMAT if known else None,
+                ncols=columns, nrows=rows)
