@@ -3,8 +3,8 @@ compiler and CPU. No MindSpore import: the tests ask ``find_compiler`` before Mi
 
 The library is compiled with -O3 -march=native (SRCNN_KERNEL_MARCH=<target> overrides it) into a per-user
 cache (SRCNN_KERNEL_CACHE, else $XDG_CACHE_HOME/srcnn-mindspore, else ~/.cache/srcnn-mindspore), keyed by
-the source, the compiler, the flags and the CPU, and written atomically (ranks building at once are safe). ``KernelUnavailable`` says why
-it cannot be used (no compiler, a failed build, SRCNN_FUSED_CPU=0, not Linux, MindSpore's
+the source, the compiler, the flags and the CPU, and written atomically (ranks building at once are safe).
+``KernelUnavailable`` says why it cannot be used (no compiler, a failed build, SRCNN_FUSED_CPU=0, not Linux, MindSpore's
 MS_CUSTOM_AOT_WHITE_LIST excluding the cache); callers fall back with ``note_fallback``.
 """
 import atexit
