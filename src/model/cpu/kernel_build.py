@@ -33,6 +33,9 @@ class KernelUnavailable(RuntimeError):
 _NOTED = set()
 
 
+_PRIVATE_COPIES = {}  # build key -> this process's private library, where the shared cache is not trusted
+
+
 def note_fallback(reason, fallback):
     """One line on stderr, once per process and message: why the kernel is not used and what runs instead."""
     message = f"note: fused CPU kernel not used ({reason}); running {fallback}"
@@ -140,6 +143,8 @@ def build_library():
     folder = os.path.join(cache, key)
     path = os.path.join(folder, LIBRARY_NAME)
     unsafe = _unsafe_reason(path, cache) if os.path.exists(path) or os.path.isdir(folder) else None
+    if unsafe and os.path.isfile(_PRIVATE_COPIES.get(key, "")):
+        return _PRIVATE_COPIES[key]  # built once per process (the formulation check and the operator ask)
     if unsafe:  # loading it would run whatever another user put there: build a private copy instead
         folder = tempfile.mkdtemp(prefix="srcnn-kernel-")  # mode 0700, a fresh unpredictable name
         atexit.register(shutil.rmtree, folder, True)  # this process's copy only
@@ -164,6 +169,8 @@ def build_library():
             raise KernelUnavailable(f"{compiler[0]} failed on {SOURCE}: {message}")
         os.chmod(partial, 0o755)  # mkstemp made it private; a shared cache must be readable by its users
         os.replace(partial, path)
+        if unsafe:
+            _PRIVATE_COPIES[key] = path
     finally:
         if os.path.exists(partial):
             os.remove(partial)
