@@ -6,10 +6,10 @@
                                       --torch_python=PYTHON]
 
 * mindspore: the path eval.py takes: ``network_from_checkpoint`` -> ``src.infer.predictor.Predictor`` (which
-  on CPU runs the fused kernel ``src.model.cpu.fused.FusedSRCNN``, one eager operator for any image size;
-  with SRCNN_FUSED_CPU=0 the batched-matmul graph ``SRCNNGemmInference``, one compilation for every image
-  size) on a float32 HxW array, result read back as numpy.
-* mindspore_per_shape: ``src.model.cpu.gemm.SRCNNGemmPerShape`` on the same network: static shapes, one
+  on CPU runs the fused kernel ``src.model.cpu.fused.FusedSRCNNInference``, one eager operator for any image
+  size; with SRCNN_FUSED_CPU=0 the batched-matmul graph ``GemmSRCNNInference``, one compilation for every
+  image size) on a float32 HxW array, result read back as numpy.
+* mindspore_per_shape: ``benchmarks/gemm_per_shape.py``'s ``SRCNNGemmPerShape`` on the same network: static shapes, one
   compilation per image size (the time of that first call is reported as compile_ms).
 * onnxruntime: the model exported by ``src/export_model.py`` (dynamic [batch, 1, height, width] ONNX, checked
   against MindSpore at export) into a temporary folder, CPUExecutionProvider, ``intra_op_num_threads``.
@@ -119,10 +119,9 @@ def run_mindspore_per_shape(args):
     net = mindspore_net(args)
     import mindspore as ms
 
-    from src.model.cpu.gemm import SRCNNGemmPerShape
+    from benchmarks.gemm_per_shape import SRCNNGemmPerShape
 
     runner = SRCNNGemmPerShape(net)
-    runner.set_train(False)
 
     def predict(y):
         return runner(ms.Tensor(np.ascontiguousarray(y, np.float32)[None, None])).asnumpy()[0, 0]

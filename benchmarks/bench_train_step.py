@@ -10,7 +10,8 @@ part is the step only: batches are device tensors made before timing.
 
 * MindSpore: the step train.py runs (graph mode, ``ms.jit`` of value_and_grad + nn.Adam with a per-step
   learning-rate list, ``src.model_utils.device.init_context('CPU')``); ``--variant=auto`` is the network
-  ``build_network(..., training=True)`` picks on CPU, ``plain``/``gemm`` force SRCNN / SRCNNGemm.
+  ``build_network(..., training=True)`` picks on CPU, ``plain``/``gemm``/``fused`` force SRCNN /
+  GemmSRCNNTrain / FusedSRCNNTrain.
 * PyTorch: an honest nn.Conv2d SRCNN (``padding_mode='replicate'``/'zeros', no padding for 'valid'),
   torch.optim.Adam, ``torch.set_num_threads(2)`` (``--threads`` overrides), default NCHW layout. The torch
   side never imports MindSpore or ``src`` (run each framework in its own process).
@@ -96,8 +97,8 @@ def mindspore_step(args):
 
     if args.threads:
         ms.device_context.cpu.op_tuning.threads_num(args.threads)
-    from src.model.cpu.fused import SRCNNFused
-    from src.model.cpu.gemm import SRCNNGemm
+    from src.model.cpu.fused import FusedSRCNNTrain
+    from src.model.cpu.gemm import GemmSRCNNTrain
     from src.model.network import build_network
     from src.model.srcnn import SRCNN
 
@@ -105,7 +106,7 @@ def mindspore_step(args):
     if args.variant == "auto":
         net = build_network(args.arch, N1, N2, args.padding, "CPU", training=True)
     else:
-        variants = {"plain": SRCNN, "gemm": SRCNNGemm, "fused": SRCNNFused}
+        variants = {"plain": SRCNN, "gemm": GemmSRCNNTrain, "fused": FusedSRCNNTrain}
         net = variants[args.variant](args.arch, N1, N2, args.padding)
     variant = type(net).__name__
     net.set_train(True)

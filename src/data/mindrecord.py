@@ -10,7 +10,6 @@ import signal
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +27,13 @@ from src.utils.checks import check_output_folder, check_outputs_spare_inputs
 from src.utils.errors import UserError
 from src.utils.file_io import (
     DISK_FULL,
+    atomic_output,
     disk_full,
     free_bytes,
     make_owned_temp_dir,
     release_temp_dir,
     remove_stale_temp_dirs,
+    replace_atomic,
     temp_dir_is_mine,
     temp_dir_owner_alive,
 )
@@ -200,12 +201,6 @@ def _warn(message):
     print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
-def _file_mode():
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
 def _open_writer(file, patch_size):
     with _signals_deferred():  # imported only now: the pool's forked workers stay MindSpore-free
         from mindspore.mindrecord import FileWriter
@@ -255,10 +250,10 @@ def _switch_in(temp_folder, final):
     renames leaves the journal, readers refuse the mixed set (inspect_mindrecord), and the next build finishes
     the switch from the journal (_finish_switch) before anything else."""
     journal = _switch_journal(final)
-    with open(journal, "w", encoding="utf-8") as handle:  # written in place: until it is complete, nothing moved
-        json.dump({"from": str(temp_folder)}, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
+    # written in the temporary folder and renamed into place: a run killed before that leaves no journal
+    draft = temp_folder / journal.name
+    draft.write_text(json.dumps({"from": str(temp_folder)}), encoding="utf-8")
+    replace_atomic(draft, journal)
     _finish_switch(final)
 
 
@@ -276,7 +271,7 @@ def _finish_switch(final):
         for suffix in (".db", "", ".json"):  # the .db names the data file by basename only
             part = source / f"{final.name}{suffix}"
             if part.exists():
-                os.replace(part, f"{final}{suffix}")
+                replace_atomic(part, f"{final}{suffix}")  # flushed to disk, the usual permissions, renamed
     journal.unlink()
     if source.name.startswith(TEMP_PREFIX) and source.parent == final.parent:
         release_temp_dir(source)
@@ -297,18 +292,6 @@ def _make_temp_folder(output_folder):
         return make_owned_temp_dir(folder, TEMP_PREFIX)
     except OSError as err:
         raise UserError(f"output folder {folder} is not writable ({err.strerror or err})") from None
-
-
-def _write_json_atomic(path, data):
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(temporary, "x", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2)
-            handle.write("\n")
-        os.replace(temporary, path)
-    finally:
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
 
 
 def build_dataset(src_folder, output_folder, scale=2, patch_size=33, stride=14, downscale_factors=(1.0,),
@@ -390,14 +373,12 @@ def build_dataset(src_folder, output_folder, scale=2, patch_size=33, stride=14, 
         if stored != chunks.written:  # FileWriter drops rows that do not fit the schema (with a log warning)
             raise RuntimeError(f"MindRecord holds {stored} rows, {chunks.written} were written")
 
-        mode = _file_mode()  # FileWriter leaves its files at 0600
-        for part in (temp_file, Path(f"{temp_file}.db")):
-            os.chmod(part, mode)
         meta = {"scale": scale, "patch_size": patch_size, "stride": stride, "downscale_factors": factors,
                 "holdout_images": sorted(held_names),
                 "count": stored, "images": used, "skipped": skipped,
                 "src_folder": os.path.abspath(src_folder), "columns": list(MINDRECORD_COLUMNS)}
-        _write_json_atomic(Path(f"{temp_file}.json"), meta)
+        with atomic_output(Path(f"{temp_file}.json")) as sidecar:
+            sidecar.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         with _signals_deferred():  # the three files are replaced together (a Ctrl-C here acts after them)
             _switch_in(temp_folder, final)
     except BaseException as err:

@@ -8,8 +8,6 @@ postprocess crops each output back to the image's real size before scoring.
 """
 import json
 import os
-import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +35,7 @@ from src.utils.file_io import (
     make_owned_temp_dir,
     release_temp_dir,
     remove_stale_temp_dirs,
+    replace_atomic,
 )
 
 DATA_DIR = "00_data"
@@ -108,7 +107,7 @@ def run_preprocess(cfg):
                             "source": str(Path(names[name]).resolve())})
         os.chmod(tmp_dir, 0o755)  # mkdtemp makes it private
         os.remove(tmp_dir / OWNER_LOCK)  # not part of the result (the lock itself is held until release)
-        _swap_dir(tmp_dir, output_path / DATA_DIR)
+        replace_atomic(tmp_dir, output_path / DATA_DIR)
     except OSError as err:
         raise UserError(f"cannot write {output_path / DATA_DIR} ({err.strerror or err})") from None
     finally:
@@ -119,17 +118,6 @@ def run_preprocess(cfg):
     print(f"wrote {len(entries)} inputs of shape [1,1,{height},{width}] (float32) to {output_path / DATA_DIR} "
           f"and {output_path / META_FILE}", flush=True)
     return meta
-
-
-def _swap_dir(new, target):
-    """Put the finished folder ``new`` in place of ``target`` (a previous run's files are removed)."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old.{os.getpid()}.{time.monotonic_ns()}")
-        os.replace(target, old)
-    os.replace(new, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def read_meta(preprocess_path):

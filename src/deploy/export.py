@@ -232,6 +232,7 @@ def export_network(net, path, file_format, size=None):
         make_owned_temp_dir,
         release_temp_dir,
         remove_stale_temp_dirs,
+        replace_atomic,
     )
 
     net.set_train(False)
@@ -261,8 +262,7 @@ def export_network(net, path, file_format, size=None):
         if diff is not None and not diff <= TOLERANCE:
             raise RuntimeError(f"the exported {file_format} model differs from the network by {diff:.3g} "
                                f"(more than {TOLERANCE})")
-        os.chmod(produced, 0o644)
-        os.replace(produced, path)
+        replace_atomic(produced, path)
     except OSError as err:
         if err.errno in DISK_FULL:
             raise disk_full(path, "model", needed) from None

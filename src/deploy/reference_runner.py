@@ -25,6 +25,7 @@ import numpy as np
 from src.infer.mindir_backend import MindirModel
 from src.utils.checks import check_output_file, check_output_folder
 from src.utils.errors import UserError
+from src.utils.file_io import write_atomic
 
 USAGE = """usage: run_infer_reference.py --mindir_path=FILE --input_path=DIR [--result_path=DIR]
                               [--device_type=Ascend|CPU] [--device_id=N]
@@ -90,18 +91,6 @@ def parse_args(argv):
     return opts
 
 
-def _write_atomic(path, array):
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        array.tofile(tmp)
-        os.replace(tmp, path)
-    except OSError as err:
-        raise UserError(f"cannot write {path} ({err.strerror or err})") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def run_bins(model, input_path, result_path):
     """The harness's loop; returns (number of files, average latency in ms)."""
     input_path, result_path = Path(input_path), Path(result_path)
@@ -128,7 +117,7 @@ def run_bins(model, input_path, result_path):
         start = time.perf_counter()
         out = model.run(x)
         total_ms += (time.perf_counter() - start) * 1000.0
-        _write_atomic(result_path / f"{file.stem}_0.bin", np.ascontiguousarray(out, np.float32))
+        write_atomic(result_path / f"{file.stem}_0.bin", np.ascontiguousarray(out, np.float32).tofile, True, "result")
     return len(files), total_ms / len(files)
 
 

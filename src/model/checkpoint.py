@@ -1,6 +1,5 @@
 """Building SRCNN for a device, and moving its weights in and out of checkpoint files."""
 import os
-import tempfile
 
 import numpy as np
 
@@ -95,40 +94,29 @@ def load_weights(net, weights, path="checkpoint"):
 
 
 def save_checkpoint(entries, path, meta=None):
-    """Write [{'name', 'data'}] (or a Cell) and metadata atomically: a temporary file, then a rename, so
-    a kill at any moment leaves either the old file or the complete new one."""
+    """Write [{'name', 'data'}] (or a Cell) and metadata atomically (src.utils.file_io.atomic_output), so a
+    kill at any moment leaves either the old file or the complete new one."""
     import mindspore as ms
 
-    from src.utils.file_io import DISK_FULL, check_space, disk_full
+    from src.utils.file_io import DISK_FULL, atomic_output, check_space, disk_full
 
-    folder = os.path.dirname(os.path.abspath(path))
     params = entries.get_parameters() if hasattr(entries, "get_parameters") else [e["data"] for e in entries]
     needed = sum(int(np.prod(p.shape)) * 8 for p in params) + (64 << 10)  # float32 data + generous framing
     try:
-        os.makedirs(folder, exist_ok=True)
         check_space(path, needed, "checkpoint")  # else MindSpore logs a CRITICAL line and leaves a partial file
-        fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".ckpt", dir=folder)
-        os.close(fd)
+        # '.ckpt': MindSpore appends it to any other name; the train loop removes '.tmp_*' files a kill left
+        with atomic_output(path, suffix=".ckpt") as tmp:
+            partial = tmp.with_suffix(".tmp")  # MindSpore's own temporary name for ``tmp``
+            IN_FLIGHT.add(str(partial))  # removed by an interrupt (src/utils/errors.py)
+            try:
+                ms.save_checkpoint(entries, str(tmp), append_dict=dict(meta or {}))
+            finally:
+                partial.unlink(missing_ok=True)
+                IN_FLIGHT.discard(str(partial))
     except OSError as err:
-        raise UserError(f"cannot write checkpoint {path} ({err.strerror or err})") from None
-    partial = os.path.splitext(tmp)[0] + ".tmp"  # MindSpore's own temporary name for ``tmp``
-    IN_FLIGHT.update((tmp, partial))  # removed by an interrupt (src/errors.py)
-    try:
-        ms.save_checkpoint(entries, tmp, append_dict=dict(meta or {}))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as err:
-        for name in (tmp, partial):
-            if os.path.exists(name):
-                os.remove(name)
         if err.errno in DISK_FULL:
             raise disk_full(path, "checkpoint", needed) from None
         raise UserError(f"cannot write checkpoint {path} ({err.strerror or err})") from None
-    finally:
-        for name in (tmp, partial):
-            if os.path.exists(name):
-                os.remove(name)
-        IN_FLIGHT.difference_update((tmp, partial))
 
 
 RECORD_KEYS = ("arch", "n1", "n2", "padding", "scale")

@@ -1,4 +1,4 @@
-"""Building SRCNN for a device, and moving its weights in and out of checkpoint files."""
+"""Building SRCNN for a device: the one place that picks its formulation, and loading a checkpoint into it."""
 import numpy as np
 
 from src.model.checkpoint import (
@@ -7,29 +7,51 @@ from src.model.checkpoint import (
     load_weights,
     read_checkpoint,
 )
-from src.model.cpu.gemm import SRCNNGemm
+from src.model.cpu.fused import FusedSRCNNInference, FusedSRCNNTrain
+from src.model.cpu.gemm import GemmSRCNNInference, GemmSRCNNTrain
+from src.model.cpu.kernel_build import KernelUnavailable, build_library, note_fallback
 from src.model.srcnn import SRCNN
+
+# formulation -> (training network class, inference runner of a plain SRCNN); None: the plain network itself
+FORMULATIONS = {
+    "conv2d": (SRCNN, None),
+    "fused": (FusedSRCNNTrain, FusedSRCNNInference),
+    "gemm": (GemmSRCNNTrain, GemmSRCNNInference),
+}
+
+
+def pick_formulation(device_target, training, amp_level="O0"):
+    """How SRCNN runs on ``device_target``, for training or for inference: 'conv2d' (plain nn.Conv2d: GPU,
+    Ascend), 'fused' (CPU: the fused kernel, src/model/cpu/fused.py; 2-5x faster than nn.Conv2d,
+    benchmarks/README.md) or 'gemm' (CPU under mixed precision, which the float32 kernel does not do, or where
+    the kernel cannot be built: no C++ compiler, SRCNN_FUSED_CPU=0, ...; the batched-matmul formulation,
+    src/model/cpu/gemm.py, with a one-line note why, once per process). Direct or Winograd for the 5x5 layer
+    stays the kernel's own choice at every call (SRCNN_CPU_ALGO)."""
+    if device_target != "CPU":
+        return "conv2d"
+    if training and amp_level != "O0":
+        return "gemm"
+    try:
+        build_library()
+    except KernelUnavailable as reason:
+        fallback = (f"the batched-matmul training network ({GemmSRCNNTrain.__name__})" if training else
+                    f"the batched-matmul inference graph ({GemmSRCNNInference.__name__})")
+        note_fallback(reason, fallback)
+        return "gemm"
+    return "fused"
 
 
 def build_network(arch="9-1-5", n1=64, n2=32, padding="replicate", device_target="CPU", training=True,
                   amp_level="O0"):
-    """The network for a device. Training on CPU: the fused kernel's training operators (src/fused_cpu.py,
-    SRCNNFused), or where it cannot be built (no C++ compiler) or under mixed precision the batched-GEMM
-    formulation (src/srcnn_gemm.py); both 2-5x faster steps than nn.Conv2d (benchmarks/README.md). Plain
-    nn.Conv2d elsewhere. All share the Parameters (names, shapes, init), so checkpoints are
-    interchangeable. Inference always builds plain nn.Conv2d, which compiles once for any image size and
-    exports to MINDIR/ONNX; on CPU src.infer.predictor.Predictor runs it through the fused kernel."""
-    if not training or device_target != "CPU":
+    """The network for a device. Training: the class of pick_formulation (on CPU FusedSRCNNTrain or
+    GemmSRCNNTrain, plain nn.Conv2d elsewhere). All share the Parameters (names, shapes, init), so
+    checkpoints are interchangeable. Inference always builds plain nn.Conv2d, which compiles once for any
+    image size and exports to MINDIR/ONNX; on CPU src.infer.predictor.Predictor runs it through
+    fast_cpu_runner."""
+    if not training:
         return SRCNN(arch, n1, n2, padding)
-    if amp_level == "O0":
-        from src.model.cpu.fused import SRCNNFused
-        from src.model.cpu.kernel_build import KernelUnavailable, note_fallback
-
-        try:
-            return SRCNNFused(arch, n1, n2, padding)
-        except KernelUnavailable as reason:
-            note_fallback(reason, "the batched-matmul training network (SRCNNGemm)")
-    return SRCNNGemm(arch, n1, n2, padding)
+    network_class, _ = FORMULATIONS[pick_formulation(device_target, True, amp_level)]
+    return network_class(arch, n1, n2, padding)
 
 
 def inference_padding(padding):
@@ -49,24 +71,12 @@ def network_from_checkpoint(path, padding="replicate", device_target="CPU", trai
 
 
 def fast_cpu_runner(net):
-    """On CPU, the fused kernel (src/fused_cpu.py: one operator, same Parameters, outputs equal to float32
-    rounding), or if it cannot be built the batched-matmul graph (src/srcnn_gemm.py), with a one-line note
-    why; elsewhere the network itself."""
+    """What runs a plain SRCNN ``net`` for inference (same Parameters, read at every call): the runner of
+    pick_formulation for the context's device (on CPU FusedSRCNNInference, or GemmSRCNNInference compiled once
+    for every image size); ``net`` itself elsewhere or for any other network."""
     import mindspore as ms
 
-    from src.model.cpu.fused import FusedSRCNN
-    from src.model.cpu.gemm import SRCNNGemmInference
-    from src.model.cpu.kernel_build import KernelUnavailable, note_fallback
-    from src.model.srcnn import SRCNN
-
-    if type(net) is not SRCNN or ms.get_context("device_target") != "CPU":
+    if type(net) is not SRCNN:
         return net
-    try:
-        return FusedSRCNN(net)
-    except KernelUnavailable as reason:
-        note_fallback(reason, "the batched-matmul inference graph (SRCNNGemmInference)")
-        runner = SRCNNGemmInference(net)
-        runner.set_train(False)
-        # one compilation for every image size
-        runner.set_inputs(ms.Tensor(shape=[None, 1, None, None], dtype=ms.float32))
-        return runner
+    _, runner_class = FORMULATIONS[pick_formulation(ms.get_context("device_target"), False)]
+    return net if runner_class is None else runner_class(net)

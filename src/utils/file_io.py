@@ -1,5 +1,6 @@
-"""Files the entry points write and read back: every output is written to a temporary file beside its target,
-flushed to disk and renamed over it, so a reader or a crash never sees half a file."""
+"""Files the entry points write and read back: every output, file or folder, is written to a temporary beside
+its target, flushed to disk and renamed over it (atomic_output, replace_atomic), so a reader or a crash never
+sees half of it; locks on output folders and temporary folders."""
 import contextlib
 import errno
 import json
@@ -38,35 +39,124 @@ def check_space(path, needed, what="file"):
         raise disk_full(path, what, needed)
 
 
-def write_atomic(path, write, binary=False, what="file"):
-    """Call ``write(handle)`` on a temporary file beside ``path``, then rename it onto ``path`` (folders
-    created). UserError naming ``what`` and the path if it cannot be written (a full disk: the free space)."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    written = 0
-    IN_FLIGHT.add(str(temporary))
+def new_file_mode(folder=False):
+    """The permissions open() gives a new file (0o666 & ~umask), or os.mkdir() a new folder (0o777 & ~umask)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # open() rather than mkstemp() so the file gets the usual umask permissions, not 0600
-        with open(temporary, "xb" if binary else "x", **({} if binary else {"encoding": "utf-8"})) as handle:
-            try:
-                write(handle)
-                handle.flush()
-                os.fsync(handle.fileno())  # the rename must never expose a half-written file after a crash
-            finally:
-                with contextlib.suppress(OSError, ValueError):
-                    written = handle.tell()
+        with open("/proc/self/status", encoding="ascii") as status:  # reads the umask without changing it
+            umask = next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return (0o777 if folder else 0o666) & ~umask
+
+
+def _fsync(path, directory=False):
+    """Flush ``path`` (a file, or a folder's entries) to disk; file systems that cannot sync a folder are
+    skipped."""
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    except OSError as err:
+        if not directory or err.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
+def replace_atomic(temporary, path):
+    """Put the finished file or folder ``temporary`` (beside ``path``, on the same file system) in place of
+    ``path``, so that a reader, a kill or a power cut sees the old ``path`` or the complete new one, never a
+    part of it. Raises OSError as the file system does (callers word it: write_atomic).
+
+    Steps: the temporary's data flushed to disk (a folder: every file in it, and the folder), the
+    permissions set, one rename onto ``path``, the parent folder flushed (the rename itself survives a
+    crash). A folder replaces an existing ``path`` in two renames (the old one is moved aside, then
+    removed); a run killed between them leaves no ``path`` and the old one as ``.<name>.old.*``, which the
+    next atomic_output of ``path`` removes. A make_owned_temp_dir folder's ``.owner.lock`` is left out.
+
+    The one permissions rule: the result gets what a new file or folder would, 0o666 & ~umask for files and
+    0o777 & ~umask for folders (as open() and os.mkdir() make them), for everything in a folder too: not the
+    owner-only mode of mkstemp/mkdtemp or of MindSpore's writers (0o600), and not the mode of the file it
+    replaces (the result is a new file, as with any rename)."""
+    temporary, path = Path(temporary), Path(path)
+    file_mode = new_file_mode()
+    if temporary.is_dir():
+        (temporary / OWNER_LOCK).unlink(missing_ok=True)  # the lock stays held on the open file until release
+        folder_mode = new_file_mode(folder=True)
+        for root, folders, files in os.walk(temporary):
+            for name in files:
+                os.chmod(os.path.join(root, name), file_mode)
+                _fsync(os.path.join(root, name))
+            for name in folders:
+                os.chmod(os.path.join(root, name), folder_mode)
+            _fsync(root, directory=True)
+        os.chmod(temporary, folder_mode)
+        old = None
+        if path.exists() or path.is_symlink():
+            old = path.with_name(f".{path.name}.old.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+            os.replace(path, old)
         os.replace(temporary, path)
+        _fsync(path.parent, directory=True)
+        if old is not None:
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink(missing_ok=True)
+        return
+    os.chmod(temporary, file_mode)
+    _fsync(temporary)
+    os.replace(temporary, path)
+    _fsync(path.parent, directory=True)
+
+
+@contextlib.contextmanager
+def atomic_output(path, folder=False, suffix=""):
+    """The one way outputs are written: ``with atomic_output(path) as temporary:`` yields a fresh temporary
+    path beside ``path`` (its parent folders created) to fill, a name nothing has yet for a file
+    (``.tmp_<name>.<random><suffix>``; ``suffix`` for writers that insist on an extension) or an empty
+    folder (``folder=True``: a make_owned_temp_dir folder ``.<name>.<random>``; a killed run's are removed
+    here). On a clean exit replace_atomic puts it in place of ``path`` (fsync, the one permissions rule,
+    rename); on an exception, or an interrupt (IN_FLIGHT, src/utils/errors.py), it is removed and ``path``
+    is untouched. OSError propagates as raised (callers word it: write_atomic)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if folder:
+        remove_stale_temp_dirs(path.parent, f".{path.name}.")
+        temporary = make_owned_temp_dir(path.parent, f".{path.name}.")
+    else:
+        temporary = path.with_name(f".tmp_{path.name}.{uuid.uuid4().hex[:8]}{suffix}")
+        IN_FLIGHT.add(str(temporary))
+    try:
+        yield temporary
+        replace_atomic(temporary, path)
+    finally:
+        if folder:
+            release_temp_dir(temporary)
+        else:
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)  # only left behind if something failed
+            IN_FLIGHT.discard(str(temporary))
+
+
+def write_atomic(path, write, binary=False, what="file"):
+    """Call ``write(handle)`` on a new file in place of ``path`` (atomic_output: the old file or the complete
+    new one, folders created). UserError naming ``what`` and the path if it cannot be written (a full disk:
+    the free space)."""
+    path = Path(path)
+    written = 0
+    try:
+        with atomic_output(path) as temporary:
+            with open(temporary, "xb" if binary else "x", **({} if binary else {"encoding": "utf-8"})) as handle:
+                try:
+                    write(handle)
+                    handle.flush()
+                finally:
+                    with contextlib.suppress(OSError, ValueError):
+                        written = handle.tell()
     except OSError as err:
         if err.errno in DISK_FULL:
-            with contextlib.suppress(OSError):
-                temporary.unlink(missing_ok=True)  # its space counts as free in the message
             raise disk_full(path, what, f"at least {written}" if written else None) from None
         raise UserError(f"cannot write {what} {path} ({err.strerror or err})") from None
-    finally:
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)  # only left behind if something failed
-        IN_FLIGHT.discard(str(temporary))
 
 
 def write_text_atomic(path, text, what="file"):

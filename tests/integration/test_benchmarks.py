@@ -5,9 +5,10 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from tests.conftest import requires_compiler
+from tests.conftest import randomize, rel_err, requires_compiler
 
 REQUIRED_TRAIN = {"framework", "arch", "batch_size", "patch_size", "padding", "variant", "ms_per_step", "ms_p10",
                   "ms_p90", "mpix_per_s", "gflops_per_s"}
@@ -33,8 +34,8 @@ def check_train_record(record, framework, padding, patch_size):
     assert record["mpix_per_s"] > 0 and record["gflops_per_s"] > 0
 
 
-@pytest.mark.parametrize("variant,padding,expected", [("auto", "valid", "SRCNNFused"),
-                                                      ("gemm", "zeros", "SRCNNGemm"),
+@pytest.mark.parametrize("variant,padding,expected", [("auto", "valid", "FusedSRCNNTrain"),
+                                                      ("gemm", "zeros", "GemmSRCNNTrain"),
                                                       ("plain", "replicate", "SRCNN")])
 def test_bench_train_step_mindspore(repo_root, variant, padding, expected):
     out = run(repo_root, "bench_train_step.py", "--framework=mindspore", "--arch=9-1-5", "--batch_size=2",
@@ -106,3 +107,25 @@ def test_bench_kernel_ops_times_both_algorithms(repo_root):
                                                          ("infer40", "direct"), ("infer40", "winograd")]
     for record in records:
         assert record["gflops_per_s"] > 0 and (record.get("train_ms", 0) > 0 or record.get("infer_ms", 0) > 0)
+
+
+@pytest.mark.parametrize("arch,padding", [("9-1-5", "replicate"), ("9-5-5", "replicate"), ("9-3-5", "zeros")])
+def test_per_shape_gemm_inference_matches_conv2d_and_shares_parameters(arch, padding):
+    ms = pytest.importorskip("mindspore")
+    from benchmarks.gemm_per_shape import SRCNNGemmPerShape
+    from src.model.checkpoint import PARAM_NAMES
+    from src.model.srcnn import SRCNN
+    from src.model_utils.device import init_context
+
+    init_context("CPU")
+    plain = SRCNN(arch, n1=16, n2=8, padding=padding)
+    randomize(plain, 12)
+    fast = SRCNNGemmPerShape(plain)
+    assert [p.name for p in fast.trainable_params()] == list(PARAM_NAMES)
+    rng = np.random.default_rng(13)
+    for size in ((23, 30), (1, 2)):
+        x = ms.Tensor(rng.random((1, 1) + size).astype(np.float32))
+        assert rel_err(plain(x).asnumpy(), fast(x).asnumpy()) <= 1e-5, size
+    randomize(plain, 14)  # updates of the plain network's Parameters are seen
+    x = ms.Tensor(rng.random((1, 1, 23, 30)).astype(np.float32))
+    assert rel_err(plain(x).asnumpy(), fast(x).asnumpy()) <= 1e-5

@@ -24,7 +24,7 @@ ms = pytest.importorskip("mindspore")
 
 from src.model.checkpoint import PARAM_NAMES  # noqa: E402
 from src.model.cpu import kernel_build  # noqa: E402
-from src.model.cpu.fused import FusedSRCNN, SRCNNFused  # noqa: E402
+from src.model.cpu.fused import FusedSRCNNInference, FusedSRCNNTrain  # noqa: E402
 from src.model.cpu.kernel_build import KernelUnavailable, build_library  # noqa: E402
 from src.model.srcnn import ARCHS, PADDINGS, SRCNN  # noqa: E402
 from src.model_utils.device import init_context  # noqa: E402
@@ -48,7 +48,7 @@ def test_fused_kernel_matches_conv2d(arch, padding, algo, monkeypatch):
         net = SRCNN(arch, n1=n1, n2=n2, padding=padding)
         randomize(net, n1 + n2, std=0.1)
         net.set_train(False)
-        fused = FusedSRCNN(net)
+        fused = FusedSRCNNInference(net)
         shapes = [(2, 1, 37, 29), (1, 1, 70, 41)] + ([(1, 1, 1, 1), (1, 1, 2, 3)] if padding != "valid" else [])
         for shape in shapes:
             x = ms.Tensor(rng.random(shape, dtype=np.float32))
@@ -113,7 +113,7 @@ def test_fused_kernel_is_built_once_per_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("MS_CUSTOM_AOT_WHITE_LIST", str(tmp_path))  # MindSpore's allow-list, honoured
     net = SRCNN("9-1-5", n1=8, n2=4, padding="zeros")
     x = ms.Tensor(np.random.default_rng(1).random((1, 1, 20, 20), dtype=np.float32))
-    assert rel_err(net(x).asnumpy(), FusedSRCNN(net)(x).asnumpy()) <= 1e-5
+    assert rel_err(net(x).asnumpy(), FusedSRCNNInference(net)(x).asnumpy()) <= 1e-5
 
 
 @pytest.mark.parametrize("setting,reason", [({"CXX": "/nonexistent/c++"}, "no C++ compiler found"),
@@ -124,7 +124,7 @@ def test_fused_kernel_is_built_once_per_cache(tmp_path, monkeypatch):
 def test_without_the_kernel_inference_falls_back_to_the_gemm_graph(setting, reason, tmp_path, monkeypatch,
                                                                    capsys):
     from src.infer.predictor import Predictor
-    from src.model.cpu.gemm import SRCNNGemm, SRCNNGemmInference
+    from src.model.cpu.gemm import GemmSRCNNInference, GemmSRCNNTrain
     from src.model.network import build_network
 
     monkeypatch.setenv("SRCNN_KERNEL_CACHE", str(tmp_path))  # an empty cache: the build is attempted
@@ -136,12 +136,12 @@ def test_without_the_kernel_inference_falls_back_to_the_gemm_graph(setting, reas
     net = SRCNN("9-1-5", n1=8, n2=4, padding="replicate")
     randomize(net, 3)
     predictor = Predictor(net)
-    assert isinstance(predictor.runner, SRCNNGemmInference)
+    assert isinstance(predictor.runner, GemmSRCNNInference)
     assert reason in capsys.readouterr().err
     lr_y = np.random.default_rng(4).random((23, 19)).astype(np.float32)
     assert rel_err(net(ms.Tensor(lr_y[None, None])).asnumpy()[0, 0], predictor(lr_y)) <= 1e-5
-    assert isinstance(build_network("9-1-5", 8, 4, "replicate", "CPU", training=True), SRCNNGemm)
-    assert "SRCNNGemm" in capsys.readouterr().err  # training says so too
+    assert isinstance(build_network("9-1-5", 8, 4, "replicate", "CPU", training=True), GemmSRCNNTrain)
+    assert "GemmSRCNNTrain" in capsys.readouterr().err  # training says so too
 
 
 @requires_compiler
@@ -155,7 +155,7 @@ def test_fused_training_on_tiny_images_and_any_thread_count(padding, algo, monke
         shapes += [(2, 1, 27, 23)] if padding == "valid" else [(2, 1, 11, 6)]
     for threads in ("1", "2"):
         monkeypatch.setenv("SRCNN_CPU_THREADS", threads)
-        assert_training_matches_conv2d(SRCNNFused, "9-5-5", padding, 8, 4, shapes, weight_seed=int(threads),
+        assert_training_matches_conv2d(FusedSRCNNTrain, "9-5-5", padding, 8, 4, shapes, weight_seed=int(threads),
                                        input_seed=int(threads), std=0.1, tolerance=ALGO_TOLERANCE[algo])
 
 
@@ -169,24 +169,24 @@ def test_fused_kernels_built_for_avx2_and_sse2_cpus(march, tmp_path, monkeypatch
     monkeypatch.setenv("SRCNN_KERNEL_MARCH", march)
     net = SRCNN("9-5-5", n1=40, n2=24, padding="replicate")
     randomize(net, 21, std=0.1)
-    fused = FusedSRCNN(net)
+    fused = FusedSRCNNInference(net)
     assert fused.library.startswith(str(tmp_path))
     x = ms.Tensor(np.random.default_rng(22).random((2, 1, 35, 23), dtype=np.float32))
     for algo, tolerance in ALGO_TOLERANCE.items():
         monkeypatch.setenv("SRCNN_CPU_ALGO", algo)
         assert rel_err(net(x).asnumpy(), fused(x).asnumpy()) <= tolerance, algo
     monkeypatch.setenv("SRCNN_CPU_ALGO", "direct")
-    assert_training_matches_conv2d(SRCNNFused, "9-3-5", "zeros", 40, 24, [(3, 1, 21, 26)], weight_seed=23,
+    assert_training_matches_conv2d(FusedSRCNNTrain, "9-3-5", "zeros", 40, 24, [(3, 1, 21, 26)], weight_seed=23,
                                    input_seed=23, std=0.1)
     monkeypatch.setenv("SRCNN_CPU_ALGO", "winograd")
-    assert_training_matches_conv2d(SRCNNFused, "9-5-5", "valid", 40, 24, [(2, 1, 27, 30)], weight_seed=24,
+    assert_training_matches_conv2d(FusedSRCNNTrain, "9-5-5", "valid", 40, 24, [(2, 1, 27, 30)], weight_seed=24,
                                    input_seed=24, std=0.1, tolerance=ALGO_TOLERANCE["winograd"])
 
 
 @requires_compiler
 def test_bad_inputs_are_refused_not_read_out_of_bounds():
     net = SRCNN("9-1-5", n1=8, n2=4, padding="valid")
-    fused = FusedSRCNN(net)
+    fused = FusedSRCNNInference(net)
     with pytest.raises(UserError, match=r"H, W >= 13 for arch 9-1-5 with padding=valid"):
         fused(ms.Tensor(np.zeros((1, 1, 12, 30), np.float32)))
     with pytest.raises(UserError, match="float32"):
@@ -214,7 +214,7 @@ def test_algorithm_setting(monkeypatch):
     net = SRCNN("9-5-5", n1=16, n2=16, padding="zeros")
     randomize(net, 31, std=0.1)
     x = ms.Tensor(np.random.default_rng(32).random((1, 1, 19, 22), dtype=np.float32))
-    fused = FusedSRCNN(net)
+    fused = FusedSRCNNInference(net)
     outputs = {}
     for algo in ("direct", "winograd", "auto"):
         monkeypatch.setenv("SRCNN_CPU_ALGO", algo)
@@ -228,13 +228,13 @@ def test_algorithm_setting(monkeypatch):
         outputs[algo] = fused(tiny).asnumpy()
     np.testing.assert_array_equal(outputs["auto"], outputs["direct"])
     net915 = SRCNN("9-1-5", n1=16, n2=16, padding="zeros")
-    fused915 = FusedSRCNN(net915)
+    fused915 = FusedSRCNNInference(net915)
     monkeypatch.setenv("SRCNN_CPU_ALGO", "winograd")
     winograd = fused915(x).asnumpy()
     monkeypatch.setenv("SRCNN_CPU_ALGO", "direct")
     np.testing.assert_array_equal(winograd, fused915(x).asnumpy())
     monkeypatch.setenv("SRCNN_CPU_ALGO", "fast")
     with pytest.raises(UserError, match="SRCNN_CPU_ALGO='fast': expected one of auto, direct, winograd"):
-        FusedSRCNN(net)
+        FusedSRCNNInference(net)
     with pytest.raises(UserError, match="SRCNN_CPU_ALGO"):
-        SRCNNFused("9-5-5", n1=8, n2=4)
+        FusedSRCNNTrain("9-5-5", n1=8, n2=4)

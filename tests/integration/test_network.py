@@ -27,8 +27,8 @@ from src.model.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from src.model.cpu.fused import SRCNNFused  # noqa: E402
-from src.model.cpu.gemm import SRCNNGemm  # noqa: E402
+from src.model.cpu.fused import FusedSRCNNTrain  # noqa: E402
+from src.model.cpu.gemm import GemmSRCNNTrain  # noqa: E402
 from src.model.network import build_network, network_from_checkpoint
 from src.model.srcnn import ARCHS, PADDINGS, SRCNN, border  # noqa: E402
 from src.model_utils.device import init_context  # noqa: E402
@@ -38,11 +38,12 @@ init_context("CPU")
 
 # (class, n1, n2, the fused kernel's SRCNN_CPU_ALGO); Winograd only changes the 5x5 hidden layer (9-5-5). The
 # shipped width 64/32 and every arch by Winograd: test_fused_cpu.py's float64 checks of the operators.
-FORMULATIONS = [(SRCNNGemm, 16, 8, None), (SRCNNFused, 16, 8, "direct"), (SRCNNFused, 40, 24, "direct")]
-WINOGRAD_FORMULATIONS = [(SRCNNFused, 40, 24, "winograd")]
+FORMULATIONS = [(GemmSRCNNTrain, 16, 8, None), (FusedSRCNNTrain, 16, 8, "direct"),
+                (FusedSRCNNTrain, 40, 24, "direct")]
+WINOGRAD_FORMULATIONS = [(FusedSRCNNTrain, 40, 24, "winograd")]
 FORMULATION_CASES = [pytest.param(arch, padding, (cls, n1, n2, algo),
                                   id=f"{arch}-{padding}-{cls.__name__}-{n1}-{n2}" + (f"-{algo}" if algo else ""),
-                                  marks=requires_compiler if cls is SRCNNFused else ())
+                                  marks=requires_compiler if cls is FusedSRCNNTrain else ())
                      for arch, padding, (cls, n1, n2, algo) in
                      list(itertools.product(ARCHS, PADDINGS, FORMULATIONS)) +
                      list(itertools.product(["9-5-5"], PADDINGS, WINOGRAD_FORMULATIONS))]
@@ -64,8 +65,8 @@ def test_cpu_training_formulations_match_conv2d(arch, padding, formulation, monk
     assert out_shape[2:] == expected
 
 
-@pytest.mark.parametrize("amp_level,expected", [("O2", SRCNNGemm),
-                                                pytest.param("O0", SRCNNFused, marks=requires_compiler)])
+@pytest.mark.parametrize("amp_level,expected", [("O2", GemmSRCNNTrain),
+                                                pytest.param("O0", FusedSRCNNTrain, marks=requires_compiler)])
 def test_parameters_and_init_are_shared_between_formulations(amp_level, expected):
     ms.set_seed(5)
     plain = build_network("9-5-5", padding="zeros", device_target="GPU")
@@ -114,7 +115,7 @@ def test_checkpoint_errors_name_the_problem(tmp_path):
                                                 ("9-5-5", "valid", (2, 1, 19, 24))])
 def test_gemm_formulation_matches_conv2d_at_full_width_and_odd_shapes(arch, padding, shape):
     plain = SRCNN(arch, padding=padding)
-    fast = SRCNNGemm(arch, padding=padding)
+    fast = GemmSRCNNTrain(arch, padding=padding)
     randomize(plain, 11)
     load_weights(fast, {p.name: p.asnumpy() for p in plain.trainable_params()})
     rng = np.random.default_rng(5)
@@ -130,7 +131,7 @@ def test_gemm_formulation_matches_conv2d_at_full_width_and_odd_shapes(arch, padd
 
 @pytest.mark.parametrize("arch,padding", [("9-1-5", "valid"), ("9-5-5", "replicate")])
 def test_gemm_formulation_gradients_stay_float32_under_mixed_precision(arch, padding):
-    net = SRCNNGemm(arch, n1=16, n2=8, padding=padding)
+    net = GemmSRCNNTrain(arch, n1=16, n2=8, padding=padding)
     amp_net = ms.amp.auto_mixed_precision(net, "O2")
     x = ms.Tensor(np.random.default_rng(2).random((2, 1, 25, 25)).astype(np.float32))
 
@@ -145,11 +146,11 @@ def test_gemm_formulation_gradients_stay_float32_under_mixed_precision(arch, pad
 
 @pytest.mark.parametrize("arch,padding", list(itertools.product(ARCHS, ("replicate", "zeros", "valid"))))
 def test_gemm_inference_matches_conv2d_for_any_size_with_one_compilation(arch, padding):
-    from src.model.cpu.gemm import SRCNNGemmInference
+    from src.model.cpu.gemm import GemmSRCNNInference
 
     plain = SRCNN(arch, n1=16, n2=8, padding=padding)
     randomize(plain, 4)
-    fast = SRCNNGemmInference(plain)
+    fast = GemmSRCNNInference(plain)
     assert [p.name for p in fast.trainable_params()] == list(PARAM_NAMES)  # shared, names kept
     fast.set_train(False)
     fast.set_inputs(ms.Tensor(shape=[None, 1, None, None], dtype=ms.float32))
@@ -166,36 +167,18 @@ def test_gemm_inference_matches_conv2d_for_any_size_with_one_compilation(arch, p
 @requires_compiler
 def test_predictor_runs_the_fused_kernel_on_cpu_and_sees_weight_updates():
     from src.infer.predictor import Predictor
-    from src.model.cpu.fused import FusedSRCNN
+    from src.model.cpu.fused import FusedSRCNNInference
 
     net = SRCNN("9-3-5", n1=16, n2=8, padding="replicate")
     randomize(net, 6)
     whole, tiled = Predictor(net), Predictor(net, tile_size=16)
-    assert isinstance(whole.runner, FusedSRCNN) and whole.net is net
+    assert isinstance(whole.runner, FusedSRCNNInference) and whole.net is net
     lr_y = np.random.default_rng(8).random((37, 45)).astype(np.float32)
     for _ in range(2):
         expected = net(ms.Tensor(lr_y[None, None])).asnumpy()[0, 0]
         assert rel_err(expected, whole(lr_y)) <= 1e-5
         assert rel_err(expected, tiled(lr_y)) <= 1e-5
         randomize(net, 7)  # a training step's update, as the trainer's validation sees it
-
-
-@pytest.mark.parametrize("arch,padding", [("9-1-5", "replicate"), ("9-5-5", "replicate"), ("9-3-5", "zeros")])
-def test_per_shape_gemm_inference_matches_conv2d_and_shares_parameters(arch, padding):
-    from src.model.cpu.gemm import SRCNNGemmPerShape
-
-    plain = SRCNN(arch, n1=16, n2=8, padding=padding)
-    randomize(plain, 12)
-    fast = SRCNNGemmPerShape(plain)
-    fast.set_train(False)
-    assert [p.name for p in fast.trainable_params()] == list(PARAM_NAMES)
-    rng = np.random.default_rng(13)
-    for size in ((23, 30), (1, 2)):
-        x = ms.Tensor(rng.random((1, 1) + size).astype(np.float32))
-        assert rel_err(plain(x).asnumpy(), fast(x).asnumpy()) <= 1e-5, size
-    randomize(plain, 14)  # updates of the plain network's Parameters are seen
-    x = ms.Tensor(rng.random((1, 1, 23, 30)).astype(np.float32))
-    assert rel_err(plain(x).asnumpy(), fast(x).asnumpy()) <= 1e-5
 
 
 _TILED_NETS = {}

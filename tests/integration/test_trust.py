@@ -662,6 +662,9 @@ def test_kernel_library_of_another_user_or_writable_by_others_is_not_loaded(tmp_
     second = ok(run(["-c", probe], env=env))
     private, mode = second.stdout.split()
     assert Path(private).parent != cached.parent and mode == "0o700"
+    twice = ok(run(["-c", probe.replace("path = build_library()", "build_library()\npath = build_library()")],
+                   env=env))
+    assert twice.stderr.count("building a private copy") == 1  # one private build per process, reused
     assert (f"note: fused CPU kernel cache not trusted ({cached.parent} is writable by other users (mode 777)); "
             f"building a private copy in {Path(private).parent}") in second.stderr
     assert not Path(private).parent.exists()  # the private copy goes with its process

@@ -5,16 +5,17 @@ Why: MindSpore's CPU primitives run SRCNN as separate passes (im2col, GEMM, bias
 full-size activations (64 x H x W floats), which is memory-bound; the kernels keep the working set in the
 cache and accumulate in registers (benchmarks/README.md: a 512x512 image in ~13 ms against ~32 ms for
 onnxruntime and ~87 ms for the batched-matmul graph; the shipped recipe's training step in ~49 ms against
-~120 ms). ``FusedSRCNN`` (inference) reads the nn.Conv2d Parameters of a plain ``SRCNN`` at every call;
-``SRCNNFused`` (training) is an SRCNN with the same Parameters. Every arch and padding mode; outputs and
-gradients equal nn.Conv2d's to float32 rounding (tests/integration/test_fused_cpu.py, tests/integration/test_network.py).
+~120 ms). ``FusedSRCNNInference`` reads the nn.Conv2d Parameters of a plain ``SRCNN`` at every call;
+``FusedSRCNNTrain`` (the CPU training network) is an SRCNN with the same Parameters. Every arch and padding
+mode; outputs and gradients equal nn.Conv2d's to float32 rounding (tests/integration/test_fused_cpu.py,
+tests/integration/test_network.py).
 
-The library is built by src/kernel_build.py. Where it cannot be (no compiler, SRCNN_FUSED_CPU=0, ...),
-inference and training fall back to the batched-matmul formulation (src/srcnn_gemm.py), with a one-line
-note. SRCNN_CPU_THREADS caps the kernels' threads (default: the CPUs this process may use).
-SRCNN_CPU_ALGO picks the 5x5 hidden layer's algorithm: ``winograd`` (F(4x4, 5x5), fewer multiplications),
-``direct`` (the reference) or ``auto`` (the default: Winograd unless the layer's output is under 3 pixels high
-or wide); the kernel reads it at every call.
+The library is built by src/model/cpu/kernel_build.py. Where it cannot be (no compiler, SRCNN_FUSED_CPU=0,
+...), inference and training fall back to the batched-matmul formulation (src/model/cpu/gemm.py), with a
+one-line note: src.model.network.pick_formulation decides. SRCNN_CPU_THREADS caps the kernels' threads
+(default: the CPUs this process may use). SRCNN_CPU_ALGO picks the 5x5 hidden layer's algorithm:
+``winograd`` (F(4x4, 5x5), fewer multiplications), ``direct`` (the reference) or ``auto`` (the default:
+Winograd unless the layer's output is under 3 pixels high or wide); the kernel reads it at every call.
 """
 import os
 
@@ -33,7 +34,7 @@ def check_cpu_algo():
     return algo
 
 
-class FusedSRCNN:
+class FusedSRCNNInference:
     """Callable like the network: x [N, 1, H, W] float32 Tensor -> SRCNN(x), computed by the fused kernel
     with ``net``'s current Parameters (so training updates are seen). Any image size, no compilation per
     shape: the operator runs eagerly (one operator, nothing for a graph to fuse)."""
@@ -72,7 +73,7 @@ def _padded_channels(n):
     return (n + 15) // 16 * 16
 
 
-class SRCNNFused(SRCNN):
+class FusedSRCNNTrain(SRCNN):
     """SRCNN (the same Parameters) whose forward and backward are the kernel's training operators: the CPU
     training network. The forward operator also returns both hidden activations (pixel-major, channels
     padded), which the backward operator takes with the output's gradient to return the six Parameter

@@ -1,4 +1,4 @@
-"""SRCNN as batched matrix products: MindSpore's CPU backend without the fused kernel (src/fused_cpu.py), i.e.
+"""SRCNN as batched matrix products: MindSpore's CPU backend without the fused kernel (src/model/cpu/fused.py), i.e.
 where no C++ compiler is available, under mixed precision, or with SRCNN_FUSED_CPU=0.
 
 oneDNN (MindSpore's CPU backend) runs SRCNN's convolutions with plain NCHW layouts as im2col + GEMM, poorly
@@ -28,10 +28,11 @@ gradients match nn.Conv2d to float32 rounding (tests/integration/test_network.py
 the formulation runs with oneDNN's AVX-512 GEMMs (src/__init__.py allows them; plain NCHW convolutions
 would get reference kernels under AVX-512; see benchmarks/README.md).
 
-Classes: ``GemmLayers`` (the layers, static shapes, weights as arguments); ``SRCNNGemm`` (the fallback CPU
-training network); for inference of a plain ``SRCNN`` with its own Parameters: ``SRCNNGemmInference`` (one
-compilation for every image size: src.infer.predictor.Predictor's fallback on CPU) and ``SRCNNGemmPerShape``
-(GemmLayers compiled per image size: faster per call, ~0.6 s to compile each new size).
+One implementation, ``GemmLayers`` (the layers; weights as arguments), serves both uses: ``GemmSRCNNTrain``
+(the fallback CPU training network, static shapes: replicated borders by precomputed Gather indices) and
+``GemmSRCNNInference`` (inference of a plain ``SRCNN`` with its own Parameters, dynamic shapes: one compilation
+for every image size, replicated borders by concatenation; src.infer.predictor.Predictor's fallback on CPU).
+benchmarks/gemm_per_shape.py compiles GemmLayers per image size for inference.
 """
 import mindspore as ms
 import mindspore.nn as nn
@@ -63,6 +64,12 @@ def _ones_column(batch, length, dtype):
 @ops.constexpr
 def _size_tensor(height, width):
     return ms.Tensor([height, width], ms.int32)
+
+
+
+def _size(height, width):
+    """A dynamic output size as the int32 [2] tensor Col2Im takes."""
+    return ops.stack([ops.scalar_to_tensor(height, ms.int32), ops.scalar_to_tensor(width, ms.int32)])
 
 
 class BatchedMatMul(nn.Cell):
@@ -117,18 +124,23 @@ class TapSum(nn.Cell):
     """col2im: planes [N, C*ky*kx, H*W] -> [N, C, H + ky - 1 - 2*qy, W + kx - 1 - 2*qx], each output pixel the
     sum of its ky x kx taps' planes (taps reversed: col2im scatters where a convolution gathers), with qy/qx
     pixels cropped per side (q = k - 1: a 'valid' convolution; q = k - 1 - p: zero padding by p). The
-    backward is im2col of the gradient."""
+    backward is im2col of the gradient. ``dynamic``: H, W known only when the graph runs."""
 
-    def __init__(self, kernel, crop):
+    def __init__(self, channels, kernel, crop, dynamic=False):
         super().__init__()
-        self.kernel, self.crop = kernel, crop
+        self.channels, self.kernel, self.crop, self.dynamic = channels, kernel, crop, dynamic
         self.col2im = ops.operations.Col2Im(kernel_size=kernel, padding=crop)
         self.im2col = Unfold(kernel, crop)
 
-    def construct(self, planes, height, width):
+    def out_size(self, height, width):
         (ky, kx), (qy, qx) = self.kernel, self.crop
-        size = _size_tensor(height + ky - 1 - 2 * qy, width + kx - 1 - 2 * qx)
-        return self.col2im(planes.reshape(planes.shape[0], -1, ky * kx, planes.shape[2]), size)
+        return height + ky - 1 - 2 * qy, width + kx - 1 - 2 * qx
+
+    def construct(self, planes, height, width):
+        ky, kx = self.kernel
+        out_height, out_width = self.out_size(height, width)
+        size = _size(out_height, out_width) if self.dynamic else _size_tensor(out_height, out_width)
+        return self.col2im(planes.reshape(planes.shape[0], self.channels, ky * kx, -1), size)
 
     def bprop(self, planes, height, width, out, dout):
         return self.im2col(dout), 0, 0
@@ -150,6 +162,15 @@ class ReplicatePad(nn.Cell):
         return (_fold_edges(_fold_edges(dout, self.p, 3), self.p, 2),)
 
 
+def _replicate_pad(x, p):
+    """[N, C, H, W] -> [N, C, H + 2p, W + 2p], edges repeated, by concatenation (contiguous copies; PadV3,
+    behind ops.pad, is several times slower on CPU). Any H, W >= 1; dynamic shapes."""
+    top, bottom = x[:, :, :1], x[:, :, -1:]
+    x = ops.concat([top] * p + [x] + [bottom] * p, 2)
+    left, right = x[:, :, :, :1], x[:, :, :, -1:]
+    return ops.concat([left] * p + [x] + [right] * p, 3)
+
+
 def _fold_edges(grad, p, axis):
     """The adjoint of repeating the first and last entries p times along `axis` (2 or 3)."""
     size = grad.shape[axis] - 2 * p
@@ -162,34 +183,39 @@ def _fold_edges(grad, p, axis):
 
 
 class GemmLayers(nn.Cell):
-    """The three layers as batched products, for static shapes; no Parameters of its own: the weights are
-    arguments (``construct(x, w1, b1, w2, b2, w3, b3)``, nn.Conv2d shapes), so SRCNNGemm (training) and
-    SRCNNGemmPerShape (inference of a plain SRCNN) share it."""
+    """The three layers as batched products; no Parameters of its own: the weights are arguments
+    (``construct(x, w1, b1, w2, b2, w3, b3)``, nn.Conv2d shapes). Static shapes (``dynamic=False``:
+    training, and inference compiled per image size): replicate padding by extending layer 1's grid with
+    precomputed Gather indices. ``dynamic=True`` (one compilation for every image size, where no index can be
+    precomputed): replicate padding by concatenation before each layer that needs it."""
 
-    def __init__(self, arch="9-1-5", n1=64, n2=32, padding="replicate"):
+    def __init__(self, arch="9-1-5", n1=64, n2=32, padding="replicate", dynamic=False):
         super().__init__()
         f1, f2, f3 = self.f1, self.f2, self.f3 = parse_arch(arch)
-        self.n1, self.n2, self.padding = n1, n2, padding
-        p2, p3 = (f2 - 1) // 2, (f3 - 1) // 2
-        zeros = padding == "zeros"
-        # replicate: layer 1's grid extended by the padding of the per-pixel layers that follow it
-        self.ext = (p2 + p3 if f2 == 1 else p2) if padding == "replicate" else 0
-        self.pad_planes3 = p3 if (padding == "replicate" and f2 > 1) else 0
+        self.n1, self.n2, self.padding, self.dynamic = n1, n2, padding, dynamic
+        p1, p2, p3 = (f1 - 1) // 2, (f2 - 1) // 2, (f3 - 1) // 2
+        zeros, replicate = padding == "zeros", padding == "replicate"
+        self.gather1 = replicate and not dynamic
+        self.pad_input1 = p1 if replicate and dynamic else 0
+        self.pad_input2 = p2 if replicate and dynamic and f2 > 1 else 0
+        # static replicate: layer 1's grid extended by the padding of the per-pixel layers that follow it
+        self.ext = (p2 + p3 if f2 == 1 else p2) if self.gather1 else 0
+        self.pad_planes3 = p3 if replicate and (dynamic or f2 > 1) else 0
         self.replicate_pad3 = ReplicatePad(p3)
         self.pad2_x = p2 if zeros else 0  # zero padding of layer 2 along x, in its im2col
         self.matmul = BatchedMatMul()
         self.bias_add = BiasAdd()
         self.relu = nn.ReLU()
-        self.unfold1 = Unfold((f1, f1), ((f1 - 1) // 2,) * 2 if zeros else (0, 0))
+        self.unfold1 = Unfold((f1, f1), (p1, p1) if zeros else (0, 0))
         self.unfold2 = Unfold((1, f2), (0, self.pad2_x))
-        self.tap_sum2 = TapSum((f2, 1), (f2 - 1 - p2 if zeros else f2 - 1, 0))
-        self.tap_sum3 = TapSum((f3, f3), (f3 - 1 - p3,) * 2 if zeros else (f3 - 1,) * 2)
+        self.tap_sum2 = TapSum(n2, (f2, 1), (f2 - 1 - p2 if zeros else f2 - 1, 0), dynamic)
+        self.tap_sum3 = TapSum(1, (f3, f3), (f3 - 1 - p3,) * 2 if zeros else (f3 - 1,) * 2, dynamic)
 
     def _layer1_cols(self, x):
         """im2col of the (padded) image: ([N, f1*f1, Hg*Wg], Hg, Wg)."""
         batch, _, height, width = x.shape
         f1 = self.f1
-        if self.padding == "replicate":
+        if self.gather1:
             # separable: the small gather of columns (per pixel), then whole rows of the grid (contiguous
             # runs, ~2x faster than one per-pixel gather of the k*k-times larger result). Taps come out
             # ordered (j, i); construct transposes W1 to match.
@@ -197,29 +223,34 @@ class GemmLayers(nn.Cell):
             cols = ops.gather(x.reshape(batch, height, width), _replicate_taps_index(width, f1, ext), 2)
             cols = ops.gather(cols.transpose(0, 2, 1, 3), _replicate_taps_index(height, f1, ext), 2)
             return cols.reshape(batch, f1 * f1, -1), height + 2 * ext, width + 2 * ext
+        if self.pad_input1:
+            x = _replicate_pad(x, self.pad_input1)
         if self.padding == "zeros":
             return self.unfold1(x), height, width
-        return self.unfold1(x), height - f1 + 1, width - f1 + 1
+        return self.unfold1(x), x.shape[2] - f1 + 1, x.shape[3] - f1 + 1
 
     def construct(self, x, w1, b1, w2, b2, w3, b3):
         batch = x.shape[0]
         f1, f2, f3, n1, n2 = self.f1, self.f2, self.f3, self.n1, self.n2
         cols, height, width = self._layer1_cols(x)
-        if self.padding == "replicate":
+        if self.gather1:
             w1 = w1.reshape(n1, f1, f1).transpose(0, 2, 1)  # taps (j, i), as _layer1_cols gathers them
         h = self.relu(self.bias_add(self.matmul(w1.reshape(n1, f1 * f1), cols), b1))
         if f2 == 1:
             h = self.bias_add(self.matmul(w2.reshape(n2, n1), h), b2)
         else:
             # im2col along x: [N, n1*f2, Hg*Wx] (row (c, j)); planes per (output channel, kernel row i reversed)
-            px = self.pad2_x
-            cols2 = self.unfold2(h.reshape(batch, n1, height, width))
-            width = width + 2 * px - f2 + 1
+            h = h.reshape(batch, n1, height, width)
+            if self.pad_input2:
+                h = _replicate_pad(h, self.pad_input2)
+                height, width = height + 2 * self.pad_input2, width + 2 * self.pad_input2
+            cols2 = self.unfold2(h)
+            width = width + 2 * self.pad2_x - f2 + 1
             w2 = ops.flip(w2, (2,)).transpose(0, 2, 1, 3).reshape(n2 * f2, n1 * f2)
             planes = self.matmul(w2, cols2)
             h = self.tap_sum2(planes, height, width)
-            height, width = h.shape[2], h.shape[3]
-            h = self.bias_add(h.reshape(batch, n2, height * width), b2)
+            height, width = self.tap_sum2.out_size(height, width)
+            h = self.bias_add(h.reshape(batch, n2, -1), b2)
         h = self.relu(h)
         # layer 3: one plane per tap, taps reversed
         w3 = ops.flip(w3.reshape(n2, f3 * f3), (1,)).transpose(1, 0)
@@ -232,12 +263,11 @@ class GemmLayers(nn.Cell):
         return out + b3.reshape(1, 1, 1, 1)
 
 
-class SRCNNGemm(SRCNN):
-    """SRCNN (same Parameters) computed by GemmLayers: the CPU training network. Static shapes."""
+class GemmSRCNNTrain(SRCNN):
+    """SRCNN (same Parameters) computed by GemmLayers: the fallback CPU training network. Static shapes."""
 
     def __init__(self, arch="9-1-5", n1=64, n2=32, padding="replicate"):
         super().__init__(arch, n1, n2, padding)
-        self.f1, self.f2, self.f3 = parse_arch(arch)
         self.layers = GemmLayers(arch, n1, n2, padding)
 
     def construct(self, x):
@@ -249,95 +279,22 @@ class SRCNNGemm(SRCNN):
                            self.conv3.weight.astype(dtype), self.conv3.bias.astype(dtype))
 
 
-class SRCNNGemmPerShape(nn.Cell):
-    """Inference of a plain ``SRCNN`` (its Parameters, shared) by GemmLayers, compiled per input shape
-    (MindSpore caches one graph per shape): no padding ops for 9-1-5 replicate and no dynamic-shape
-    overheads (in a dynamic-shape graph a Reshape copies its input), ~20% faster than SRCNNGemmInference at
-    512x512, for ~0.6 s of compilation per new shape."""
+class GemmSRCNNInference(nn.Cell):
+    """Inference of a plain ``SRCNN`` (its own Parameters, shared, not copied, read at every call) by
+    GemmLayers with dynamic shapes: one compilation serves every image size. 2-5x faster than nn.Conv2d on
+    CPU for a 512x512 image: oneDNN's 1-output-channel 5x5 convolution alone takes longer than this whole
+    network."""
 
-    def __init__(self, net):
+    def __init__(self, net, dynamic=True):
         super().__init__(auto_prefix=False)  # keep the Parameters' names: they stay net's
         self.net = net
         self.arch, self.n1, self.n2, self.padding = net.arch, net.n1, net.n2, net.padding
-        self.layers = GemmLayers(net.arch, net.n1, net.n2, net.padding)
+        self.layers = GemmLayers(net.arch, net.n1, net.n2, net.padding, dynamic=dynamic)
+        self.set_train(False)
+        if dynamic:
+            self.set_inputs(ms.Tensor(shape=[None, 1, None, None], dtype=ms.float32))
 
     def construct(self, x):
         net = self.net
         return self.layers(x, net.conv1.weight, net.conv1.bias, net.conv2.weight, net.conv2.bias,
                            net.conv3.weight, net.conv3.bias)
-
-
-def _replicate_pad(x, p):
-    """[N, C, H, W] -> [N, C, H + 2p, W + 2p], edges repeated, by concatenation (contiguous copies; PadV3,
-    behind ops.pad, is several times slower on CPU). Any H, W >= 1; dynamic shapes."""
-    top, bottom = x[:, :, :1], x[:, :, -1:]
-    x = ops.concat([top] * p + [x] + [bottom] * p, 2)
-    left, right = x[:, :, :, :1], x[:, :, :, -1:]
-    return ops.concat([left] * p + [x] + [right] * p, 3)
-
-
-def _size(height, width):
-    """A (possibly dynamic) output size as the int32 [2] tensor Col2Im takes."""
-    return ops.stack([ops.scalar_to_tensor(height, ms.int32), ops.scalar_to_tensor(width, ms.int32)])
-
-
-class SRCNNGemmInference(nn.Cell):
-    """Inference of a plain ``SRCNN`` (its own Parameters, shared, not copied) as the batched products of
-    SRCNNGemm: one compilation serves every image size (dynamic shapes), so padding is explicit
-    (concatenation) rather than a precomputed index. 2-5x faster than nn.Conv2d on CPU for a 512x512 image:
-    oneDNN's 1-output-channel 5x5 convolution alone takes longer than this whole network."""
-
-    def __init__(self, net):
-        super().__init__(auto_prefix=False)  # keep the Parameters' names: they stay net's
-        self.net = net
-        self.arch, self.n1, self.n2, self.padding = net.arch, net.n1, net.n2, net.padding
-        f1, f2, f3 = self.kernels = parse_arch(net.arch)
-        zeros = net.padding == "zeros"
-        p1, p2, p3 = ((k - 1) // 2 for k in self.kernels)
-        self.im2col1 = ops.operations.Im2Col(ksizes=f1, strides=1, dilations=1, pads=p1 if zeros else 0)
-        self.im2col2 = ops.operations.Im2Col(ksizes=(1, f2), strides=1, dilations=1, pads=(0, p2 if zeros else 0))
-        # col2im crops: k - 1 for a valid convolution, k - 1 - p for zero padding p
-        self.crop2, self.crop3 = (f2 - 1 - p2, f3 - 1 - p3) if zeros else (f2 - 1, f3 - 1)
-        self.col2im2 = ops.operations.Col2Im(kernel_size=(f2, 1), padding=(self.crop2, 0))
-        self.col2im3 = ops.operations.Col2Im(kernel_size=f3, padding=self.crop3)
-        self.matmul = ops.BatchMatMul()
-        self.relu = nn.ReLU()
-
-    def _matmul(self, w, x):
-        return self.matmul(ops.broadcast_to(w, (x.shape[0],) + w.shape), x)
-
-    def construct(self, x):
-        net, padding = self.net, self.padding
-        f1, f2, f3 = self.kernels
-        n1, n2 = self.n1, self.n2
-        batch = x.shape[0]
-        if padding == "replicate":
-            x = _replicate_pad(x, (f1 - 1) // 2)
-        height, width = x.shape[2], x.shape[3]
-        if padding != "zeros":
-            height, width = height - f1 + 1, width - f1 + 1
-        cols = self.im2col1(x).reshape(batch, f1 * f1, -1)
-        h = self.relu(ops.bias_add(self._matmul(net.conv1.weight.reshape(n1, f1 * f1), cols), net.conv1.bias))
-        if f2 == 1:
-            h = ops.bias_add(self._matmul(net.conv2.weight.reshape(n2, n1), h), net.conv2.bias)
-        else:
-            h = h.reshape(batch, n1, height, width)
-            if padding == "replicate":
-                h = _replicate_pad(h, (f2 - 1) // 2)
-                height, width = height + f2 - 1, width + f2 - 1
-            cols2 = self.im2col2(h).reshape(batch, n1 * f2, -1)
-            width = width - f2 + 1 + (f2 - 1 if padding == "zeros" else 0)
-            w2 = ops.flip(net.conv2.weight, (2,)).transpose(0, 2, 1, 3).reshape(n2 * f2, n1 * f2)
-            planes = self._matmul(w2, cols2).reshape(batch, n2, f2, -1)
-            height = height + f2 - 1 - 2 * self.crop2
-            h = ops.bias_add(self.col2im2(planes, _size(height, width)).reshape(batch, n2, -1), net.conv2.bias)
-        h = self.relu(h)
-        w3 = ops.flip(net.conv3.weight.reshape(n2, f3 * f3), (1,)).transpose(1, 0)
-        planes = self._matmul(w3, h)
-        if padding == "replicate":
-            p = (f3 - 1) // 2
-            planes = _replicate_pad(planes.reshape(batch, f3 * f3, height, width), p)
-            height, width = height + 2 * p, width + 2 * p
-        size = _size(height + f3 - 1 - 2 * self.crop3, width + f3 - 1 - 2 * self.crop3)
-        out = self.col2im3(planes.reshape(batch, 1, f3 * f3, -1), size)
-        return out + net.conv3.bias.reshape(1, 1, 1, 1)

@@ -3,8 +3,8 @@ compiler and CPU. No MindSpore import: the tests ask ``find_compiler`` before Mi
 
 The library is compiled with -O3 -march=native (SRCNN_KERNEL_MARCH=<target> overrides it) into a per-user
 cache (SRCNN_KERNEL_CACHE, else $XDG_CACHE_HOME/srcnn-mindspore, else ~/.cache/srcnn-mindspore), keyed by
-the source, the compiler, the flags and the CPU, and written atomically (ranks building at once are safe). ``KernelUnavailable`` says why
-it cannot be used (no compiler, a failed build, SRCNN_FUSED_CPU=0, not Linux, MindSpore's
+the source, the compiler, the flags and the CPU, and written atomically (ranks building at once are safe).
+``KernelUnavailable`` says why it cannot be used (no compiler, a failed build, SRCNN_FUSED_CPU=0, not Linux, MindSpore's
 MS_CUSTOM_AOT_WHITE_LIST excluding the cache); callers fall back with ``note_fallback``.
 """
 import atexit
@@ -31,6 +31,9 @@ class KernelUnavailable(RuntimeError):
 
 
 _NOTED = set()
+
+
+_PRIVATE_COPIES = {}  # build key -> this process's private library, where the shared cache is not trusted
 
 
 def note_fallback(reason, fallback):
@@ -140,6 +143,8 @@ def build_library():
     folder = os.path.join(cache, key)
     path = os.path.join(folder, LIBRARY_NAME)
     unsafe = _unsafe_reason(path, cache) if os.path.exists(path) or os.path.isdir(folder) else None
+    if unsafe and os.path.isfile(_PRIVATE_COPIES.get(key, "")):
+        return _PRIVATE_COPIES[key]  # built once per process (the formulation check and the operator ask)
     if unsafe:  # loading it would run whatever another user put there: build a private copy instead
         folder = tempfile.mkdtemp(prefix="srcnn-kernel-")  # mode 0700, a fresh unpredictable name
         atexit.register(shutil.rmtree, folder, True)  # this process's copy only
@@ -164,6 +169,8 @@ def build_library():
             raise KernelUnavailable(f"{compiler[0]} failed on {SOURCE}: {message}")
         os.chmod(partial, 0o755)  # mkstemp made it private; a shared cache must be readable by its users
         os.replace(partial, path)
+        if unsafe:
+            _PRIVATE_COPIES[key] = path
     finally:
         if os.path.exists(partial):
             os.remove(partial)

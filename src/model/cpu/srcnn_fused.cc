@@ -243,6 +243,23 @@ inline void wino_a(const vf *d, int ds, vf *y, int ys) {  // y = A d
   y[7 * ys] = d3;
 }
 
+// The 2-D transform X d X^T of one IN x IN tile of VEC-channel vectors, X (OUT x IN) applied by
+// transform(d, d_stride, y, y_stride) to each column, then to each row: d[r][x] = load_at(r, x); store_row(a, o)
+// takes row a of the result (OUT vectors) for each a with wanted(a). The input transform (B^T, 8 -> 8), the output
+// gradient's (A, 4 -> 8) and the output transform (A^T, 8 -> 4) are this with their matrices.
+template <int IN, int OUT, void (*transform)(const vf *, int, vf *, int), class Load, class Wanted, class Store>
+__attribute__((always_inline)) inline void wino_tile_transform(Load load_at, Wanted wanted, Store store_row) {
+  vf d[IN][IN], t[OUT][IN], o[OUT];
+  for (int r = 0; r < IN; r++)
+    for (int x = 0; x < IN; x++) d[r][x] = load_at(r, x);
+  for (int x = 0; x < IN; x++) transform(&d[0][x], IN, &t[0][x], IN);
+  for (int a = 0; a < OUT; a++) {
+    if (!wanted(a)) continue;
+    transform(t[a], 1, o, 1);
+    store_row(a, o);
+  }
+}
+
 // A 5x5 layer in the transformed domain: u [64 taps][c_in][c_out] = G w G^T per channel pair.
 struct WinoLayer {
   int c_in, c_out;
@@ -299,16 +316,15 @@ void wino_input_transform(InRow in_row, int in_w, int c, const WinoTiles &tiles,
     const float *rows[kWinoT];
     for (int s = 0; s < kWinoT; s++) rows[s] = in_row(y0 + s);
     for (int c0 = 0; c0 < c; c0 += VEC) {
-      vf d[kWinoT][kWinoT], t[kWinoT][kWinoT], o[kWinoT];
-      for (int s = 0; s < kWinoT; s++)
-        for (int x = 0; x < kWinoT; x++)
-          d[s][x] = rows[s] && x < nx ? load(rows[s] + static_cast<size_t>(x0 + x) * c + c0) : vf{};
-      for (int x = 0; x < kWinoT; x++) wino_bt(&d[0][x], kWinoT, &t[0][x], kWinoT);
       float *dst = v + static_cast<size_t>(i) * c + c0;
-      for (int r = 0; r < kWinoT; r++) {
-        wino_bt(t[r], 1, o, 1);
-        for (int x = 0; x < kWinoT; x++) store(dst + (r * kWinoT + x) * tap_stride, o[x]);
-      }
+      wino_tile_transform<kWinoT, kWinoT, wino_bt>(
+          [&](int s, int x) {
+            return rows[s] && x < nx ? load(rows[s] + static_cast<size_t>(x0 + x) * c + c0) : vf{};
+          },
+          [](int) { return true; },
+          [&](int r, const vf *o) {
+            for (int x = 0; x < kWinoT; x++) store(dst + (r * kWinoT + x) * tap_stride, o[x]);
+          });
     }
   }
 }
@@ -376,20 +392,17 @@ void wino_output_transform(const WinoLayer &l, const WinoTiles &tiles, const flo
     float *rows[kWinoM];
     for (int r = 0; r < kWinoM; r++) rows[r] = y0 + r < out_h ? out_row(y0 + r) : nullptr;
     for (int c0 = 0; c0 < l.c_out; c0 += VEC) {
-      vf s[kWinoT][kWinoT], t[kWinoM][kWinoT], o[kWinoM];
       const float *src = m + static_cast<size_t>(i) * l.c_out + c0;
-      for (int a = 0; a < kWinoT; a++)
-        for (int b = 0; b < kWinoT; b++) s[a][b] = load(src + (a * kWinoT + b) * tap_stride);
-      for (int b = 0; b < kWinoT; b++) wino_at(&s[0][b], kWinoT, &t[0][b], kWinoT);
       const vf bias = load(&l.b[c0]);
-      for (int r = 0; r < kWinoM; r++) {
-        if (!rows[r]) continue;
-        wino_at(t[r], 1, o, 1);
-        for (int x = 0; x < nx; x++) {
-          vf y = o[x] + bias;
-          store(rows[r] + static_cast<size_t>(x0 + x) * l.c_out + c0, rectify ? relu(y) : y);
-        }
-      }
+      wino_tile_transform<kWinoT, kWinoM, wino_at>(
+          [&](int a, int b) { return load(src + (a * kWinoT + b) * tap_stride); },
+          [&](int r) { return rows[r] != nullptr; },
+          [&](int r, const vf *o) {
+            for (int x = 0; x < nx; x++) {
+              vf y = o[x] + bias;
+              store(rows[r] + static_cast<size_t>(x0 + x) * l.c_out + c0, rectify ? relu(y) : y);
+            }
+          });
     }
   }
 }
@@ -425,16 +438,15 @@ void wino_grad_transform(const float *grad, int h, int w, int c, const WinoTiles
   for (int i = 0; i < tiles.count; i++) {
     const int y0 = tiles.y(i), x0 = tiles.x(i), ny = std::min(kWinoM, h - y0), nx = std::min(kWinoM, w - x0);
     for (int c0 = 0; c0 < c; c0 += VEC) {
-      vf d[kWinoM][kWinoM], t[kWinoT][kWinoM], o[kWinoT];
-      for (int r = 0; r < kWinoM; r++)
-        for (int x = 0; x < kWinoM; x++)
-          d[r][x] = r < ny && x < nx ? load(grad + (static_cast<size_t>(y0 + r) * w + x0 + x) * c + c0) : vf{};
-      for (int x = 0; x < kWinoM; x++) wino_a(&d[0][x], kWinoM, &t[0][x], kWinoM);
       float *dst = z + static_cast<size_t>(i) * c + c0;
-      for (int a = 0; a < kWinoT; a++) {
-        wino_a(t[a], 1, o, 1);
-        for (int b = 0; b < kWinoT; b++) store(dst + (a * kWinoT + b) * tap_stride, o[b]);
-      }
+      wino_tile_transform<kWinoM, kWinoT, wino_a>(
+          [&](int r, int x) {
+            return r < ny && x < nx ? load(grad + (static_cast<size_t>(y0 + r) * w + x0 + x) * c + c0) : vf{};
+          },
+          [](int) { return true; },
+          [&](int a, const vf *o) {
+            for (int b = 0; b < kWinoT; b++) store(dst + (a * kWinoT + b) * tap_stride, o[b]);
+          });
     }
   }
 }
