@@ -18,7 +18,7 @@ def build_network(arch="9-1-5", n1=64, n2=32, padding="replicate", device_target
     formulation (src/srcnn_gemm.py); both 2-5x faster steps than nn.Conv2d (benchmarks/README.md). Plain
     nn.Conv2d elsewhere. All share the Parameters (names, shapes, init), so checkpoints are
     interchangeable. Inference always builds plain nn.Conv2d, which compiles once for any image size and
-    exports to MINDIR/ONNX; on CPU src.infer.predictor.Predictor runs it through the fused kernel."""
+    exports to MINDIR/ONNX; on CPU src.infer.mindspore_backend.MindSporePredictor runs it through the fused kernel."""
     if not training or device_target != "CPU":
         return SRCNN(arch, n1, n2, padding)
     if amp_level == "O0":

@@ -7,8 +7,6 @@ import os
 import re
 import time
 
-import numpy as np
-
 from src.utils.errors import UserError
 from src.utils.file_io import read_jsonl, write_text_atomic
 
@@ -360,35 +358,34 @@ class Trainer:
     def _validator(self):
         if not self.cfg.validation_path or self.rank != 0:
             return None
-        from src.infer.predictor import Predictor
+        from src.infer.mindspore_backend import MindSporePredictor
         from src.model.network import build_network, inference_padding
         from src.protocol.image_io import holdout_names
-        from src.protocol.scoring import iter_pairs, score_image
+        from src.protocol.scoring import evaluate, iter_images, no_usable_images
 
         skipped = []
-        pairs = list(iter_pairs(self.cfg.validation_path, self.cfg.scale, skipped))
+        images = list(iter_images(self.cfg.validation_path, self.cfg.scale, skipped, show_progress=False))
         held = holdout_names(self.cfg.holdout_images)
         if held:  # validate on the held-out images only: the rest of the folder may be training data
-            found = {name.rsplit("/", 1)[-1] for name, _, _ in pairs}
+            found = {name.rsplit("/", 1)[-1] for name, _ in images}
             if held - found:
                 raise UserError(f"holdout_images: no usable image named {', '.join(sorted(held - found))} "
                                 f"in validation_path {self.cfg.validation_path}")
-            pairs = [pair for pair in pairs if pair[0].rsplit("/", 1)[-1] in held]
-        if not pairs:
-            from src.protocol.scoring import no_usable_images
-
+            images = [image for image in images if image[0].rsplit("/", 1)[-1] in held]
+        if not images:
             raise no_usable_images(self.cfg.validation_path, skipped, key="validation_path")
         cfg = self.cfg
         eval_net = build_network(cfg.arch, cfg.n1, cfg.n2, inference_padding(cfg.padding), cfg.device_target,
                                  training=False)
-        predictor = Predictor(eval_net, cfg.tile_size)
+        predictor = MindSporePredictor(eval_net, cfg.tile_size)
         eval_params = {p.name: p for p in eval_net.get_parameters()}
 
         def validate():
             for param in self.net.trainable_params():
                 eval_params[param.name].set_data(param.data.copy())
-            scores = [score_image(predictor(lr_up), hr_y, lr_up, cfg.scale) for _, hr_y, lr_up in pairs]
-            return float(np.mean([s["psnr"] for s in scores])), float(np.mean([s["bicubic_psnr"] for s in scores]))
+            result = evaluate(predictor, images, cfg.scale, source=cfg.validation_path, skipped=skipped,
+                              key="validation_path")
+            return result["psnr"], result["bicubic_psnr"]
 
         return validate
 

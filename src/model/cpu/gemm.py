@@ -30,7 +30,7 @@ would get reference kernels under AVX-512; see benchmarks/README.md).
 
 Classes: ``GemmLayers`` (the layers, static shapes, weights as arguments); ``SRCNNGemm`` (the fallback CPU
 training network); for inference of a plain ``SRCNN`` with its own Parameters: ``SRCNNGemmInference`` (one
-compilation for every image size: src.infer.predictor.Predictor's fallback on CPU) and ``SRCNNGemmPerShape``
+compilation for every image size: MindSporePredictor's fallback on CPU) and ``SRCNNGemmPerShape``
 (GemmLayers compiled per image size: faster per call, ~0.6 s to compile each new size).
 """
 import mindspore as ms
