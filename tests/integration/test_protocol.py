@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from src.protocol.comparison import save_scored_images
 from src.protocol.degradation import (
     degrade,
     image_to_y,
@@ -32,8 +33,13 @@ from src.protocol.image_io import (
 from src.protocol.matlab_functions import imresize, rgb2y, rgb2ycbcr, ycbcr2rgb
 from src.protocol.metrics import psnr, ssim
 from src.protocol.report import format_table, result_line, write_json
-from src.protocol.comparison import save_scored_images
-from src.protocol.scoring import ImageSizeError, evaluate, iter_images, score_image, summarize
+from src.protocol.scoring import (
+    ImageSizeError,
+    evaluate,
+    iter_images,
+    score_image,
+    summarize,
+)
 from src.utils.errors import UserError
 from src.utils.progress import progress
 
