@@ -13,7 +13,7 @@ def main(argv):
     from src.model_utils.config import get_config
 
     cfg = get_config(argv, script=__file__, description=__doc__)
-    from src.infer.evaluate import run_eval_onnx
+    from src.infer.evaluate_onnx import run_eval_onnx
 
     run_eval_onnx(cfg)
 

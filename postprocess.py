@@ -12,14 +12,12 @@ from src.utils.errors import run_cli
 
 
 def main(argv):
-    from src.deploy.ascend310 import pop_flag, run_postprocess
     from src.model_utils.config import get_config
 
-    argv = list(argv)
-    preprocess_path = pop_flag(argv, "preprocess_path")  # not a config.yaml key: postprocess.py's own flag
-    cfg = get_config(argv, script=__file__,
-                     description=__doc__ + "\n--preprocess_path=DIR  output_path of preprocess.py (holding meta.json)")
-    run_postprocess(cfg, preprocess_path)
+    cfg = get_config(argv, script=__file__, description=__doc__)
+    from src.deploy.ascend310 import run_postprocess
+
+    run_postprocess(cfg)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
                                       --checkpoint_path=FILE.ckpt --threads=2 --algos=auto
                                       --torch_python=PYTHON]
 
-* mindspore: the path eval.py takes: ``network_from_checkpoint`` -> ``src.infer.predictor.Predictor`` (which
+* mindspore: the path eval.py takes: ``network_from_checkpoint`` -> ``src.infer.mindspore_backend.MindSporePredictor`` (which
   on CPU runs the fused kernel ``src.model.cpu.fused.FusedSRCNNInference``, one eager operator for any image
   size; with SRCNN_FUSED_CPU=0 the batched-matmul graph ``GemmSRCNNInference``, one compilation for every
   image size) on a float32 HxW array, result read back as numpy.
@@ -103,12 +103,13 @@ def mindspore_net(args):
 
 def run_mindspore(args):
     net = mindspore_net(args)
-    from src.infer.predictor import Predictor
+    from src.infer.mindspore_backend import MindSporePredictor
 
-    predictor = Predictor(net, args.tile_size)
+    predictor = MindSporePredictor(net, args.tile_size)
     x = image(args.size)
     out, med, p10, p90 = time_calls(predictor, x, args.repeats, args.warmup)
-    return out, med, p10, p90, {"path": f"Predictor(tile_size={args.tile_size}) running {type(predictor.runner).__name__}",
+    path = f"MindSporePredictor(tile_size={args.tile_size}) running {type(predictor.runner).__name__}"
+    return out, med, p10, p90, {"path": path,
                                 "onednn_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
                                 "algo": os.environ.get("SRCNN_CPU_ALGO", "auto")}
 

@@ -1,10 +1,11 @@
-"""Offline (deployed-model) evaluation, framework-free: preprocess.py / postprocess.py for the Ascend 310
-harness, and the scoring loop shared by eval_onnx.py and the MINDIR reference runner.
+"""preprocess.py and postprocess.py: the two ends of offline (Ascend 310) inference, framework-free (no MindSpore).
 
-The protocol is src/evaluation.py's (iter_pairs, score_image, summarize, report): only the way the model
-is run differs. Preprocessing writes the protocol's bicubic LR (``prepare_pair``), padded by edge
-replication at the bottom and right to the model's static H x W, as float32 [1, 1, H, W] files; the
-postprocess crops each output back to the image's real size before scoring.
+Preprocessing writes the protocol's bicubic LR (``prepare_pair``) of every ground truth, padded by edge
+replication at the bottom and right to the model's static H x W, as float32 [1, 1, H, W] files
+(``<output_path>/00_data/<name>.bin``, atomically as one folder) plus ``meta.json`` with each image's real
+size. The harness (or the reference runner) writes ``<name>_0.bin`` per input; postprocessing scores them
+with the shared loop (``src.protocol.scoring.evaluate``), the outputs read back by the .bin backend
+(src/infer/bin_backend.py), so the table and JSON are eval.py's.
 """
 import json
 import os
@@ -12,23 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from src.model_utils.config import DEFAULT_CONFIG_PATH
+from src.infer.bin_backend import BinOutputs
+from src.protocol.degradation import prepare_pair
 from src.protocol.image_io import list_images
-from src.protocol.naming import dataset_name, image_names
+from src.protocol.naming import bin_name, image_names
 from src.protocol.report import report, write_json
-from src.protocol.scoring import (
-    NonFiniteOutput,
-    iter_pairs,
-    named,
-    no_usable_images,
-    score_image,
-    summarize,
-)
-from src.utils.checks import (
-    check_output_file,
-    check_output_folder,
-    check_outputs_spare_inputs,
-)
+from src.protocol.scoring import evaluate, iter_images, no_usable_images
+from src.utils.checks import check_output_file, check_output_folder, check_outputs_spare_inputs
 from src.utils.errors import UserError
 from src.utils.file_io import (
     OWNER_LOCK,
@@ -39,14 +30,7 @@ from src.utils.file_io import (
 )
 
 DATA_DIR = "00_data"
-
-
 META_FILE = "meta.json"
-
-
-def bin_name(name):
-    """The .bin file of an image name: nested folders flattened with '__' (``sub/a.b`` -> ``sub__a.b.bin``)."""
-    return name.replace("/", "__") + ".bin"
 
 
 def _require(value, key, what):
@@ -66,9 +50,8 @@ def run_preprocess(cfg):
     inputs = [("data_path", path) for path in names.values()] + [("config_path", f) for f in cfg.config_files()]
     check_outputs_spare_inputs([("output_path", output_path / META_FILE)], inputs,
                                folders=[("output_path", output_path / DATA_DIR)])
-    skipped, pairs = [], []
-    for name, _, lr_up in iter_pairs(data_path, scale, skipped, show_progress=True):
-        pairs.append((name, lr_up))
+    skipped = []
+    pairs = [(name, prepare_pair(img, scale)[1]) for name, img in iter_images(data_path, scale, skipped)]
     if not pairs:
         raise no_usable_images(data_path, skipped)
     files = {}
@@ -141,9 +124,9 @@ def read_meta(preprocess_path):
     return path, meta
 
 
-def run_postprocess(cfg, preprocess_path):
+def run_postprocess(cfg):
     """Score the harness outputs ``<result_path>/<stem>_0.bin`` against the ground truth of ``data_path``."""
-    meta_path, meta = read_meta(preprocess_path)
+    meta_path, meta = read_meta(cfg.preprocess_path)
     data_path = _require(cfg.data_path, "data_path", "FOLDER of ground-truth images (as given to preprocess.py)")
     result_path = Path(_require(cfg.result_path, "result_path", "FOLDER of model outputs (<name>_0.bin)"))
     if not result_path.is_dir():
@@ -156,53 +139,14 @@ def run_postprocess(cfg, preprocess_path):
                                inputs + [("config_path", f) for f in cfg.config_files()])
     scale = int(cfg.scale)
     if int(meta["scale"]) != scale:
-        if cfg.source("scale") == DEFAULT_CONFIG_PATH:  # not given: take the preprocessed one
+        if not cfg.given("scale"):  # take the preprocessed one
             scale = int(meta["scale"])
         else:
             raise UserError(f"{meta_path} was written for x{meta['scale']} but scale={scale}: use the same "
                             "scale for preprocess.py and postprocess.py")
-    height, width = int(meta["height"]), int(meta["width"])
-    entries = {entry["name"]: entry for entry in meta["images"]}
-    skipped, images = [], []
-    for name, hr_y, lr_up in iter_pairs(data_path, scale, skipped, show_progress=True):
-        entry = entries.get(name)
-        if entry is None:
-            raise UserError(f"image {name} of {data_path} is not in {meta_path}: preprocess this data_path first")
-        if (entry["height"], entry["width"]) != hr_y.shape:
-            raise UserError(f"image {name} of {data_path} is {hr_y.shape[0]}x{hr_y.shape[1]} but {meta_path} "
-                            f"says {entry['height']}x{entry['width']}: was it preprocessed from another folder?")
-        out_file = result_path / f"{Path(entry['file']).stem}_0.bin"
-        if not out_file.is_file():
-            raise UserError(f"no model output for image {name}: {out_file} does not exist "
-                            "(did the inference run finish on every input?)")
-        data = np.fromfile(out_file, dtype=np.float32)
-        if data.size != height * width:
-            raise UserError(f"{out_file} holds {data.size} float32 values, expected 1x1x{height}x{width} = "
-                            f"{height * width} (the preprocessed input size)")
-        sr = data.reshape(height, width)[:hr_y.shape[0], :hr_y.shape[1]]
-        try:
-            images.append({"name": name, **score_image(sr, hr_y, lr_up, scale)})
-        except NonFiniteOutput as err:
-            raise named(f"{name} ({out_file})", data_path, err) from None
-    if not images:
-        raise no_usable_images(data_path, skipped)
-    result = summarize(images, dataset=dataset_name(data_path), scale=scale, skipped=skipped)
+    skipped = []
+    result = evaluate(BinOutputs(result_path, meta_path, meta, data_path),
+                      iter_images(data_path, scale, skipped, paths=images), scale, source=data_path,
+                      skipped=skipped)
     report(result, cfg.output_json, result_path=str(result_path.resolve()))
     return result
-
-
-def pop_flag(argv, name):
-    """Remove ``--name=value`` / ``--name value`` from ``argv`` (a list, changed in place); its value or ''."""
-    value = ""
-    for i, arg in enumerate(list(argv)):
-        if arg.startswith(f"--{name}="):
-            value = arg.split("=", 1)[1]
-            argv.remove(arg)
-            break
-        if arg == f"--{name}":
-            if i + 1 >= len(argv) or argv[i + 1].startswith("--"):
-                raise UserError(f"option --{name} needs a value: --{name}=VALUE")
-            value = argv[i + 1]
-            del argv[i:i + 2]
-            break
-    return value

@@ -16,26 +16,34 @@ MindSpore network before it is moved into place (onnxruntime for ONNX, GraphCell
 """
 import os
 
+import mindspore as ms
+import mindspore.ops as ops
 import numpy as np
+from mindspore import nn
 
+from src.model.checkpoint import checkpoint_settings, load_weights, resolve_checkpoint
+from src.model.network import inference_padding, network_from_checkpoint
+from src.model.srcnn import SRCNN
+from src.model_utils.device import init_context
 from src.utils.checks import check_output_file, check_outputs_spare_inputs
 from src.utils.errors import UserError
+from src.utils.file_io import (
+    DISK_FULL,
+    check_space,
+    disk_full,
+    make_owned_temp_dir,
+    release_temp_dir,
+    remove_stale_temp_dirs,
+    replace_atomic,
+)
+
+# onnx and onnxruntime are imported where they are used: a MINDIR export needs neither installed
 
 EXTENSIONS = {"MINDIR": ".mindir", "AIR": ".air", "ONNX": ".onnx"}
-
-
 DYNAMIC_AXES = {0: "batch", 2: "height", 3: "width"}
-
-
 TRACE_SIZE = (37, 45)  # traced size of dynamic ONNX exports: odd and distinct, so a baked-in size shows
-
-
 CHECK_SIZES = ((24, 40), (53, 31))  # sizes a dynamic export is checked at
-
-
 TEMP_PREFIX = ".export_"  # export's temporary folders beside the model (a killed run's are removed by the next)
-
-
 TOLERANCE = 1e-4  # max |difference| to the MindSpore network allowed for an export (float32 reorderings)
 
 
@@ -55,11 +63,6 @@ def _static_size(cfg):
 
 def _onnx_twin(net):
     """A copy of ``net`` (same weights) whose padding MindSpore can export to ONNX."""
-    import mindspore.ops as ops
-
-    from src.model.checkpoint import load_weights
-    from src.model.srcnn import SRCNN
-
     class OnnxSRCNN(SRCNN):
         """Pads with ops.Pad (ONNX Pad, constant zeros); replicate is restored by the post-pass."""
 
@@ -169,8 +172,6 @@ def fix_onnx_graph(model, padding, dynamic):
 
 
 def _export_onnx(net, size, tmp_base):
-    import mindspore as ms
-
     try:
         import onnx
     except ImportError:
@@ -201,16 +202,11 @@ def _check_onnx(path, net, sizes):
 
 
 def _check_mindir(path, net, sizes):
-    import mindspore as ms
-    from mindspore import nn
-
     graph = nn.GraphCell(ms.load(path))
     return max(_max_diff(lambda x: graph(ms.Tensor(x)).asnumpy(), net, size) for size in sizes)
 
 
 def _max_diff(run, net, size):
-    import mindspore as ms
-
     x = np.random.default_rng(size[0] * 1000 + size[1]).random((1, 1) + tuple(size), dtype=np.float32)
     expected = net(ms.Tensor(x)).asnumpy()
     got = np.asarray(run(x))
@@ -223,18 +219,6 @@ def _max_diff(run, net, size):
 def export_network(net, path, file_format, size=None):
     """Export ``net`` (an inference SRCNN) to ``path`` atomically and check it; returns the check's max
     |difference| to ``net`` (None when not checked: AIR, or ONNX without onnxruntime)."""
-    import mindspore as ms
-
-    from src.utils.file_io import (
-        DISK_FULL,
-        check_space,
-        disk_full,
-        make_owned_temp_dir,
-        release_temp_dir,
-        remove_stale_temp_dirs,
-        replace_atomic,
-    )
-
     net.set_train(False)
     folder = os.path.dirname(os.path.abspath(path))
     # the model (float32 weights) plus the exporter's temporary copies and graph: checked first, so a full disk
@@ -281,13 +265,8 @@ def run_export(cfg):
     path = output_path(cfg.file_name, file_format)
     if os.path.isdir(path):
         raise UserError(f"file_name {cfg.file_name}: {path} is a folder, expected a model file name")
-    check_output_file(path, "file_name")  # before MindSpore loads
+    check_output_file(path, "file_name")  # before any work
     size = _static_size(cfg)
-
-    from src.model.checkpoint import checkpoint_settings, resolve_checkpoint
-    from src.model.network import inference_padding, network_from_checkpoint
-    from src.model_utils.device import init_context
-
     checkpoint = resolve_checkpoint(cfg)
     check_outputs_spare_inputs([("file_name", path)], [("checkpoint_path", checkpoint)]
                                + [("config_path", f) for f in cfg.config_files()])

@@ -22,73 +22,21 @@ from pathlib import Path
 
 import numpy as np
 
-from src.infer.mindir_backend import MindirModel
+from src.protocol.image_io import list_images
+from src.protocol.naming import bin_output_name
+from src.protocol.report import report
+from src.protocol.scoring import evaluate, iter_images
 from src.utils.checks import check_output_file, check_output_folder
 from src.utils.errors import UserError
 from src.utils.file_io import write_atomic
 
-USAGE = """usage: run_infer_reference.py --mindir_path=FILE --input_path=DIR [--result_path=DIR]
-                              [--device_type=Ascend|CPU] [--device_id=N]
-       run_infer_reference.py --mindir_path=FILE --data_path=DIR [--scale=2] [--output_json=FILE]
-       run_infer_reference.py --mindir_path=FILE --print_input_shape
-
-Runs a MINDIR model like ascend310_infer/out/main, on CPU with MindSpore (mindspore.load + GraphCell):
-every *.bin file of DIR (sorted by name) holds the float32 input tensor of one image, of exactly the byte
-size of the model input; output 0 is written to RESULT/<name>_0.bin.
-
-  --mindir_path=FILE   MINDIR model to run (required)
-  --input_path=DIR     folder of input .bin files
-  --result_path=DIR    folder for the output .bin files, created if missing (default ./result_Files)
-  --device_type=TYPE   Ascend or CPU (default CPU), accepted for compatibility with the harness:
-                       this runner always uses the CPU
-  --device_id=N        accepted for compatibility (default 0)
-  --data_path=DIR      instead of --input_path: evaluate the model on the ground-truth images of DIR
-                       (protocol of eval.py; table and result line, JSON with --output_json)
-  --scale=S            super-resolution factor for --data_path (2, 3 or 4; default 2)
-  --output_json=FILE   with --data_path: write the results as JSON
-  --print_input_shape  print the model's static input size as "H W" and exit
-  --help               print this help and exit
-"""
+HARNESS_BARE_FLAGS = ("--print_input_shape",)  # the harness's flags that take no value
+DEFAULT_RESULT_PATH = "./result_Files"  # the harness's default
 
 
-VALUE_FLAGS = ("mindir_path", "input_path", "result_path", "device_type", "device_id", "data_path", "scale",
-               "output_json")
-
-
-def parse_args(argv):
-    """Flags as the C++ harness reads them (--name=value, or gflags-style -name=value); UserError if bad."""
-    opts = {"result_path": "./result_Files", "device_type": "CPU", "device_id": "0", "scale": "2",
-            "output_json": ""}
-    flags = set()
-    for arg in argv:
-        if arg in ("--help", "-h", "-help"):
-            opts["help"] = True
-            continue
-        if arg == "--print_input_shape":
-            flags.add("print_input_shape")
-            continue
-        if arg.startswith("-") and not arg.startswith("--"):
-            arg = "-" + arg
-        name, eq, value = arg[2:].partition("=") if arg.startswith("--") else (arg, "", "")
-        if not arg.startswith("--") or not eq:
-            raise UserError(f"unexpected argument '{arg}' (flags look like --name=value; see --help)")
-        if name not in VALUE_FLAGS:
-            raise UserError(f"unknown flag --{name} (known: {', '.join('--' + f for f in VALUE_FLAGS)})")
-        opts[name] = value
-    if opts.get("help"):
-        return opts
-    opts["print_input_shape"] = "print_input_shape" in flags
-    if not opts.get("mindir_path"):
-        raise UserError("--mindir_path=FILE is required")
-    if opts["device_type"] not in ("Ascend", "CPU"):
-        raise UserError(f"--device_type must be Ascend or CPU, got '{opts['device_type']}'")
-    if not opts["device_id"].isdigit():
-        raise UserError(f"--device_id must be a non-negative integer, got '{opts['device_id']}'")
-    if opts["scale"] not in ("2", "3", "4"):
-        raise UserError(f"--scale must be 2, 3 or 4, got '{opts['scale']}'")
-    if not opts["print_input_shape"] and bool(opts.get("input_path")) == bool(opts.get("data_path")):
-        raise UserError("give exactly one of --input_path=DIR (.bin files) and --data_path=DIR (images)")
-    return opts
+def harness_flags(argv):
+    """``argv`` with the harness's bare flags (``--print_input_shape``) spelled as config flags (``=true``)."""
+    return [f"{arg}=true" if arg in HARNESS_BARE_FLAGS else arg for arg in argv]
 
 
 def run_bins(model, input_path, result_path):
@@ -117,36 +65,40 @@ def run_bins(model, input_path, result_path):
         start = time.perf_counter()
         out = model.run(x)
         total_ms += (time.perf_counter() - start) * 1000.0
-        write_atomic(result_path / f"{file.stem}_0.bin", np.ascontiguousarray(out, np.float32).tofile, True, "result")
+        out = np.ascontiguousarray(out, np.float32)
+        write_atomic(result_path / bin_output_name(file), out.tofile, binary=True, what="model output")
     return len(files), total_ms / len(files)
 
 
-def main(argv):
-    opts = parse_args(argv)
-    if opts.get("help"):
-        print(USAGE, end="")
-        return 0
-    if opts.get("data_path"):
-        from src.protocol.image_io import list_images
+def run_reference(cfg):
+    """The runner's three modes (see the module docstring) for the config of scripts/run_infer_reference.py."""
+    if not cfg.mindir_path:
+        raise UserError("--mindir_path=FILE is required")
+    if not cfg.print_input_shape and bool(cfg.input_path) == bool(cfg.data_path):
+        raise UserError("give exactly one of --input_path=DIR (.bin files) and --data_path=DIR (images)")
+    result_path = cfg.result_path or DEFAULT_RESULT_PATH
+    images = []
+    if cfg.data_path:
+        images = list_images(cfg.data_path, key="--data_path")
+        check_output_file(cfg.output_json, "--output_json")
+    elif not cfg.print_input_shape:
+        check_output_folder(result_path, "--result_path")
+    # here, after the checks above: a bad flag or path is reported without waiting for MindSpore to load
+    from src.infer.mindir_backend import MindirModel
 
-        list_images(opts["data_path"], key="--data_path")  # before MindSpore loads
-        check_output_file(opts["output_json"], "--output_json")
-    elif not opts["print_input_shape"]:
-        check_output_folder(opts["result_path"], "--result_path")
-    model = MindirModel(opts["mindir_path"])
-    if opts["print_input_shape"]:
+    model = MindirModel(cfg.mindir_path)
+    if cfg.print_input_shape:
         if model.dynamic:
             raise UserError(f"model {model.path} has a dynamic input {model.shape_text}: no static size to print")
         print(f"{model.input_shape[2]} {model.input_shape[3]}")
-        return 0
-    if opts["device_type"] == "Ascend":
+        return
+    if cfg.device_type == "Ascend":
         print("note: the reference runner runs on CPU (--device_type=Ascend ignored)", file=sys.stderr)
-    if opts.get("data_path"):
-        from src.protocol.scoring import evaluate_model
-
-        evaluate_model(opts["data_path"], int(opts["scale"]), model.predict, opts["output_json"],
-                       mindir_model=os.path.abspath(model.path))
-        return 0
-    count, latency = run_bins(model, opts["input_path"], opts["result_path"])
+    if cfg.data_path:
+        skipped = []
+        result = evaluate(model, iter_images(cfg.data_path, cfg.scale, skipped, paths=images), cfg.scale,
+                          source=cfg.data_path, skipped=skipped)
+        report(result, cfg.output_json, mindir_model=os.path.abspath(model.path))
+        return
+    count, latency = run_bins(model, cfg.input_path, result_path)
     print(f"{count} images, average latency {latency:.3f} ms", flush=True)
-    return 0

@@ -1,5 +1,27 @@
-"""What every predictor (MindSpore, ONNX Runtime, MINDIR, 310 .bin outputs) shares; framework-free."""
+"""The predictor interface every inference backend implements, and what the backends share.
+
+A predictor is a callable ``predict(lr_y, name=None) -> sr_y``: ``lr_y`` is the protocol's bicubic input,
+a float32 HxW array of Y in [0, 1]; ``sr_y`` is the network's output of the same shape (unclipped floats).
+``name`` is the image's name (src/protocol/naming.py): the scoring loop (src/protocol/scoring.py,
+``evaluate``) always passes it, a backend that reads precomputed outputs needs it to find them, the others
+ignore it. A model that cannot take an image of this size raises ImageSizeError. Backends:
+
+- ``src.infer.mindspore_backend.MindSporePredictor``: a checkpoint in MindSpore (eval.py, test.py, training
+  validation), optionally in tiles;
+- ``src.infer.onnx_backend.OnnxPredictor``: an exported ONNX model in onnxruntime (eval_onnx.py);
+- ``src.infer.mindir_backend.MindirModel``: an exported MINDIR in MindSpore's GraphCell (the reference runner);
+- ``src.infer.bin_backend.BinOutputs``: the .bin outputs of the Ascend 310 harness (postprocess.py).
+
+Framework-free: this module never imports MindSpore (eval_onnx.py and postprocess.py run without it).
+"""
 from src.protocol.scoring import ImageSizeError
+
+
+class Predictor:
+    """Base class of the backends: ``__call__(lr_y, name=None)`` as described in this module."""
+
+    def __call__(self, lr_y, name=None):
+        raise NotImplementedError
 
 
 def check_model_size(kind, path, model_h, model_w, height, width):

@@ -1,33 +1,26 @@
-"""A Python stand-in for the Ascend 310 harness (ascend310_infer/out/main), running MINDIR models on CPU
-with mindspore.load + nn.GraphCell.
+"""The MINDIR backend: an SRCNN exported by export.py --file_format=MINDIR, loaded with mindspore.load and run by
+nn.GraphCell on CPU (the reference runner, src/deploy/reference_runner.py).
 
-The MindSpore Lite 2.0 runtime the C++ harness builds against cannot read MINDIR files written by
-MindSpore 2.10 (on CPU the harness runs export.py's ONNX model, converted for Lite), so for a MINDIR on a
-machine without a matching Lite runtime this runner does the harness's job, chosen explicitly with
-``INFER_RUNNER=reference`` in scripts/run_infer_310.sh, with the same flags and files: for each ``X.bin``
-of --input_path (sorted by name; float32, exactly the byte size of the model input) it writes output 0 to
-``<result_path>/X_0.bin`` and then prints
-``N images, average latency X ms`` (model execution only; the graph is compiled once before, as the
-harness's Model::Build does).
-
-Two more modes for checks and scripts:
-  --data_path=DIR [--scale=S] [--output_json=F]  evaluate the MINDIR directly on ground-truth images (the
-                                                 eval.py protocol; dynamic models take any size);
-  --print_input_shape                            print the static input's "H W" (error if dynamic).
+The input description is read from the file's protobuf header first, so a file that is not a MINDIR is a
+one-line error before MindSpore logs its own. The predictor interface is described in src/infer/base.py.
 """
 import os
 
+import mindspore as ms
 import numpy as np
+from mindspore import nn
+from mindspore.train import mind_ir_pb2
 
-from src.infer.base import check_model_size
+from src.infer.base import Predictor, check_model_size
+from src.model_utils.device import init_context
 from src.utils.errors import UserError
 
-DTYPE_NAMES = {1: ("float32", 4), 2: ("uint8", 1), 6: ("int32", 4), 10: ("float16", 2)}
+DTYPE_NAMES = {1: "float32", 2: "uint8", 6: "int32", 10: "float16"}  # MINDIR TensorProto data types
 
 
-class MindirModel:
+class MindirModel(Predictor):
     """A MINDIR file loaded for execution: ``input_shape`` (list, -1 = dynamic), ``input_bytes`` (None if
-    dynamic) and ``run(x)`` on a float32 array of that shape."""
+    dynamic), ``run(x)`` on a float32 array of that shape, and the predictor call on one Y image."""
 
     def __init__(self, path):
         path = str(path)
@@ -35,11 +28,6 @@ class MindirModel:
             raise UserError(f"model file {path} does not exist or is not a file")
         if not path.endswith(".mindir"):
             raise UserError(f"model file {path} is not a MINDIR model: expected a .mindir file")
-        import mindspore as ms
-        from mindspore import nn
-
-        from src.model_utils.device import init_context
-
         init_context("CPU", 0)
         self.path = path
         self.input_shape, dtype = self._read_input(path)  # before ms.load, which logs C++ errors on bad files
@@ -50,17 +38,14 @@ class MindirModel:
             raise UserError(f"cannot load model {path}: not a MINDIR model MindSpore can read ({first[:160]})") \
                 from None
         if dtype != 1 or len(self.input_shape) != 4:
-            name = DTYPE_NAMES.get(dtype, (f"data type {dtype}",))[0]
+            name = DTYPE_NAMES.get(dtype, f"data type {dtype}")
             raise UserError(f"model {path} has input {self.shape_text} {name}, expected a float32 [N,1,H,W] input")
         self.dynamic = any(d < 0 for d in self.input_shape)
         self.input_bytes = None if self.dynamic else int(np.prod(self.input_shape)) * 4
         self.cell = nn.GraphCell(graph)
-        self._tensor = ms.Tensor
 
     @staticmethod
     def _read_input(path):
-        from mindspore.train import mind_ir_pb2
-
         model = mind_ir_pb2.ModelProto()
         try:
             with open(path, "rb") as handle:
@@ -78,14 +63,14 @@ class MindirModel:
         return "[" + ",".join(str(d) for d in self.input_shape) + "]"
 
     def run(self, x):
-        return self.cell(self._tensor(x)).asnumpy()
+        return self.cell(ms.Tensor(x)).asnumpy()
 
     def check_size(self, height, width):
         model_h, model_w = (d if d >= 0 else None for d in self.input_shape[2:])
         check_model_size("MINDIR", self.path, model_h, model_w, height, width)
 
-    def predict(self, lr_y):
-        """predict(lr_y float32 HxW) -> float32 HxW (the evaluation protocol's interface)."""
+    def __call__(self, lr_y, name=None):
+        """predict(lr_y float32 HxW, name=None) -> float32 HxW (src/infer/base.py)."""
         height, width = lr_y.shape
         self.check_size(height, width)
         return self.run(np.ascontiguousarray(lr_y, np.float32)[None, None])[0, 0]

@@ -1,21 +1,18 @@
-"""eval_onnx.py's work: an exported SRCNN ONNX model run by onnxruntime, scored by the shared protocol.
+"""The ONNX Runtime backend: an SRCNN exported by export.py --file_format=ONNX, run by onnxruntime (eval_onnx.py).
 
-Framework-free: imports onnxruntime and numpy, never MindSpore.
+Framework-free: imports onnxruntime and numpy, never MindSpore. The predictor interface is described in
+src/infer/base.py.
 """
 import os
 import sys
 
 import numpy as np
 
-from src.infer.base import check_model_size
+from src.infer.base import Predictor, check_model_size
 from src.utils.errors import UserError
 
 CUDA = "CUDAExecutionProvider"
-
-
 CPU = "CPUExecutionProvider"
-
-
 NO_CUDA_WARNING = "warning: CUDAExecutionProvider is not available, running on CPU"
 
 
@@ -24,8 +21,8 @@ def _first_line(err, limit=160):
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-class OnnxPredictor:
-    """predict(lr_y float32 HxW) -> float32 HxW with an SRCNN ONNX model ([N|1, 1, H, W] in and out).
+class OnnxPredictor(Predictor):
+    """predict(lr_y float32 HxW, name=None) -> float32 HxW with an SRCNN ONNX model ([N|1, 1, H, W] in and out).
 
     ``device_target='GPU'`` uses CUDAExecutionProvider on ``device_id`` when onnxruntime can; otherwise it
     prints one warning and runs on CPU. A static model raises ImageSizeError for an image of another size.
@@ -39,7 +36,7 @@ class OnnxPredictor:
             raise UserError(f"ONNX model {path} {what}")
         if device_target not in ("GPU", "CPU"):
             raise UserError(f"eval_onnx runs on device_target=GPU or CPU (onnxruntime), got {device_target}")
-        try:
+        try:  # here, not at the top: a missing onnxruntime is a one-line error, not a traceback
             import onnxruntime as ort
         except ImportError:
             raise UserError("onnxruntime is not installed: pip install onnxruntime (or onnxruntime-gpu)") from None
@@ -74,7 +71,7 @@ class OnnxPredictor:
         model_h, model_w = (d if isinstance(d, int) else None for d in self.input_shape[2:])
         check_model_size("ONNX", self.path, model_h, model_w, height, width)
 
-    def __call__(self, lr_y):
+    def __call__(self, lr_y, name=None):
         height, width = lr_y.shape
         self._check_size(height, width)
         x = np.ascontiguousarray(lr_y, dtype=np.float32)[None, None]

@@ -46,7 +46,7 @@ def build_network(arch="9-1-5", n1=64, n2=32, padding="replicate", device_target
     """The network for a device. Training: the class of pick_formulation (on CPU FusedSRCNNTrain or
     GemmSRCNNTrain, plain nn.Conv2d elsewhere). All share the Parameters (names, shapes, init), so
     checkpoints are interchangeable. Inference always builds plain nn.Conv2d, which compiles once for any
-    image size and exports to MINDIR/ONNX; on CPU src.infer.predictor.Predictor runs it through
+    image size and exports to MINDIR/ONNX; on CPU src.infer.mindspore_backend.MindSporePredictor runs it through
     fast_cpu_runner."""
     if not training:
         return SRCNN(arch, n1, n2, padding)

@@ -283,7 +283,9 @@ SCRIPT_KEYS = {
     "export.py": ("file_name", "file_format", "image_height", "image_width") + _CHECKPOINT_KEYS,
     "eval_onnx.py": ("data_path", "onnx_path", "scale", "device_target", "device_id", "output_json"),
     "preprocess.py": ("data_path", "output_path", "scale", "image_height", "image_width"),
-    "postprocess.py": ("data_path", "result_path", "scale", "output_json"),
+    "postprocess.py": ("data_path", "result_path", "preprocess_path", "scale", "output_json"),
+    "run_infer_reference.py": ("mindir_path", "input_path", "result_path", "device_type", "device_id", "data_path",
+                               "scale", "output_json", "print_input_shape"),
 }
 
 

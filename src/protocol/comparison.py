@@ -1,28 +1,21 @@
-"""test.py's work: super-resolve image files with a checkpoint and save colour PNGs.
+"""The images a person looks at: colour results and side-by-side comparisons (framework-free, numpy + Pillow).
 
-upscale mode: every input is a low-resolution image made ``scale`` x larger. Its YCbCr (MATLAB
-``rgb2ycbcr``) / 255 is upscaled with MATLAB bicubic ``imresize``; SRCNN restores Y, Cb and Cr stay
-bicubic, and ``ycbcr2rgb`` gives the RGB result. Single-channel images are their own Y and stay gray.
-
-degrade mode: every input is a ground truth. The eval.py protocol (``prepare_pair``: modcrop, Y, bicubic
-down and up) makes the network input, the result is scored like eval.py (same table and result line),
-and the colour output uses Cb/Cr degraded the same way.
-
-Outputs: ``<output_path>/<relative folder>/<stem>_srcnn_x<scale>.png``; with compare=true also
-``<stem>_compare_x<scale>.png``: bicubic | SRCNN (| ground truth) side by side with labels, and under each
-a x3 nearest-neighbour zoom of the 64 x 64 region with the most detail (highest gradient energy).
+``upscale_image`` super-resolves a low-resolution image (test.py's upscale mode: YCbCr by MATLAB
+``rgb2ycbcr``, bicubic ``imresize``, SRCNN on Y, Cb/Cr stay bicubic; gray stays gray). For a scored ground
+truth (eval.py --save_images, test.py --mode=degrade) ``save_scored_images`` writes
+``<name>_srcnn_x<scale>.png`` (SRCNN's Y with the Cb/Cr degraded like the Y) and
+``<name>_compare_x<scale>.png``: bicubic | SRCNN (| ground truth) side by side with labels, and under each a
+x3 nearest-neighbour zoom of the 64 x 64 region with the most detail (highest gradient energy).
 """
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from src.protocol.degradation import degrade, modcrop, prepare_pair, to_uint8
-from src.protocol.image_io import (
-    write_image,
-)
+from src.protocol.degradation import degrade, modcrop, to_uint8
+from src.protocol.image_io import write_image
 from src.protocol.matlab_functions import imresize, rgb2ycbcr, ycbcr2rgb
-from src.protocol.scoring import score_image
+from src.protocol.naming import saved_image_name
 
 PAD = 8  # pixels around and between the panels of a comparison image
 
@@ -69,14 +62,6 @@ def degraded_colour(img, scale, sr, lr_up):
     return _ycc_to_rgb(sr, cb, cr), _ycc_to_rgb(lr_up, cb, cr), gt
 
 
-def degrade_image(img, scale, predict):
-    """(SRCNN, bicubic, ground truth, scores) for a ground-truth uint8 image, with the eval.py protocol."""
-    hr_y, lr_up = prepare_pair(img, scale)
-    sr = predict(lr_up)
-    scores = score_image(sr, hr_y, lr_up, scale)
-    return (*degraded_colour(img, scale, sr, lr_up), scores)
-
-
 def degrade_panels(sr, bicubic, gt, scores):
     """The comparison panels of a scored image: bicubic | SRCNN (with their PSNR) | ground truth."""
     return [(f"bicubic {scores['bicubic_psnr']:.2f} dB", bicubic), (f"SRCNN {scores['psnr']:.2f} dB", sr),
@@ -87,9 +72,9 @@ def save_scored_images(out_dir, stem, scale, img, sr, lr_up, scores, compare=Tru
     """Write ``<stem>_srcnn_x<scale>.png`` (colour as ``degraded_colour``) and, with ``compare``,
     ``<stem>_compare_x<scale>.png`` (``degrade_panels`` drawn by ``make_comparison``) under ``out_dir``."""
     sr_img, bicubic, gt = degraded_colour(img, scale, sr, lr_up)
-    write_image(Path(out_dir) / f"{stem}_srcnn_x{scale}.png", sr_img)
+    write_image(Path(out_dir) / saved_image_name(stem, "srcnn", scale), sr_img)
     if compare:
-        write_image(Path(out_dir) / f"{stem}_compare_x{scale}.png",
+        write_image(Path(out_dir) / saved_image_name(stem, "compare", scale),
                     make_comparison(degrade_panels(sr_img, bicubic, gt, scores), gt))
 
 

@@ -1,9 +1,10 @@
-"""Up-front checks of output paths, made before any heavy work and without creating anything.
+"""Reading, listing and writing the benchmark's images, the way people actually hand them over.
 
-An entry point calls these as soon as it has its configuration, so that a results file or folder that can
-never be written (a path under a regular file, a file where a folder is expected, a read-only folder) is a
-one-line UserError naming the key, not a failure after minutes of work or a half-written set of outputs.
-Framework-free (no MindSpore).
+``read_image`` returns uint8 HxW (gray) or HxWx3 (RGB) for any common file: EXIF orientation applied,
+alpha and palettes flattened, 16-bit images reduced to 8 bits; a file that cannot be decoded is an
+ImageReadError (which scoring reports as a skipped image). ``list_images`` finds images by extension
+(hidden files left out, sorted); ``check_fits_memory`` refuses an image too large to score before any work;
+``write_image`` writes atomically. Framework-free (numpy and Pillow; OpenCV only for 16-bit colour files).
 """
 import os
 from pathlib import Path
@@ -18,8 +19,6 @@ from src.utils.file_io import write_atomic
 def image_inputs(key, folder):
     """[(key, path)] of the images a command reads from ``folder`` (a folder or one image), for
     check_outputs_spare_inputs; [] if it cannot be listed (the command's own check reports that)."""
-    from src.protocol.image_io import list_images
-
     if not folder:
         return []
     try:

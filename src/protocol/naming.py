@@ -1,7 +1,8 @@
-"""Benchmark evaluation shared by eval.py, eval_onnx.py, postprocess.py and training validation.
+"""How images and datasets are named in results, saved files and offline inputs: one place for every entry point.
 
-Framework-free: the model enters only as ``predict(lr_up) -> sr`` (float32 HxW in [0, 1] in, same shape
-out), or, for offline outputs, through ``iter_pairs`` + ``score_image`` + ``summarize``.
+An image is named by its path relative to the data folder, without extension (``sub/a.b.png`` -> ``sub/a.b``;
+a single image file given as the data path is named by its stem). A dataset is named by its folder. The
+Ascend 310 ``.bin`` files flatten nested names with ``__``. Framework-free (no MindSpore).
 """
 from pathlib import Path
 
@@ -24,13 +25,41 @@ def dataset_name(data_path):
 
 
 def image_names(data_path):
-    """{name: path} with iter_pairs' names (path relative to data_path without extension); UserError if two
-    files share a name (e.g. a.png and a.jpg), since their results could not be told apart."""
-    data_path = Path(data_path)
+    """{image_name: path} for the images of ``data_path``; UserError if two files share a name (e.g. a.png
+    and a.jpg), since their results could not be told apart."""
     names = {}
     for path in list_images(data_path, key="data_path"):
-        name = path.stem if path == data_path else path.relative_to(data_path).with_suffix("").as_posix()
+        name = image_name(path, data_path)
         if name in names:
             raise UserError(f"{names[name]} and {path} have the same name {name!r}: rename one of them")
         names[name] = path
     return names
+
+
+def output_names(paths, input_path, scale):
+    """{input path: image_name} for test.py's outputs (``<name>_srcnn_x<scale>.png``); UserError if two inputs
+    would write the same file (e.g. a.png and a.jpg)."""
+    names, seen = {}, {}
+    for path in paths:
+        name = image_name(path, input_path)
+        if name in seen:
+            raise UserError(f"{seen[name]} and {path} would both be saved as {name}_srcnn_x{scale}.png: "
+                            "rename one of them")
+        seen[name] = path
+        names[path] = name
+    return names
+
+
+def saved_image_name(name, kind, scale):
+    """The file an image's result is saved as: ``<name>_<kind>_x<scale>.png`` (kind: srcnn or compare)."""
+    return f"{name}_{kind}_x{scale}.png"
+
+
+def bin_name(name):
+    """The .bin file of an image name: nested folders flattened with '__' (``sub/a.b`` -> ``sub__a.b.bin``)."""
+    return name.replace("/", "__") + ".bin"
+
+
+def bin_output_name(bin_file):
+    """The harness's output 0 for the input ``bin_file`` (``X.bin`` -> ``X_0.bin``)."""
+    return f"{Path(bin_file).stem}_0.bin"

@@ -1,7 +1,9 @@
-"""Benchmark evaluation shared by eval.py, eval_onnx.py, postprocess.py and training validation.
+"""What every evaluating entry point prints and writes: the per-image table, the one-line result and the JSON.
 
-Framework-free: the model enters only as ``predict(lr_up) -> sr`` (float32 HxW in [0, 1] in, same shape
-out), or, for offline outputs, through ``iter_pairs`` + ``score_image`` + ``summarize``.
+The format is fixed (README tables, scripts and tests read it): PSNR with 2 decimals, SSIM with 4, a mean
+row, then ``result {'PSNR': .., 'SSIM': ..}`` as the last line; the JSON holds the result dict of
+src/protocol/scoring.py plus the caller's keys (checkpoint and its sha256, model file, providers...).
+Framework-free (no MindSpore).
 """
 import hashlib
 import json

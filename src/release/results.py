@@ -14,8 +14,8 @@ import sys
 import tempfile
 
 from src import REPO_ROOT
+from src.protocol import scoring
 from src.protocol.report import file_sha256, write_json
-from src.protocol.scoring import evaluate_folder
 from src.utils.errors import UserError
 from src.utils.file_io import copy_atomic, write_text_atomic
 
@@ -104,7 +104,10 @@ def evaluate(datasets_dir, results_dir, pretrained_dir, comparison_image, force=
                 raise UserError(f"datasets_dir {datasets_dir} has no {dataset} folder")
             bicubic = result_path(results_dir, "bicubic", scale, dataset)
             if force or not _current(bicubic):
-                write_json(evaluate_folder(data_path, scale, lambda lr_up: lr_up, show_progress=False), bicubic)
+                skipped = []
+                images = scoring.iter_images(data_path, scale, skipped, show_progress=False)
+                write_json(scoring.evaluate(lambda lr_up, name: lr_up, images, scale, source=data_path,
+                                            skipped=skipped), bicubic)
         for prefix, _ in FAMILIES:
             checkpoint = shipped(pretrained_dir, scale, prefix)
             if not checkpoint:

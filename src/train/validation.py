@@ -2,8 +2,6 @@
 (Y channel, shave = scale), as eval.py scores a checkpoint."""
 from typing import NamedTuple
 
-import numpy as np
-
 from src.utils.errors import UserError
 
 
@@ -20,46 +18,40 @@ def build_validator(cfg, net):
     network built, once here; UserError when no image is usable."""
     if not cfg.validation_path:
         return None
-    from src.infer.predictor import Predictor
+    from src.infer.mindspore_backend import MindSporePredictor
     from src.model.network import build_network, inference_padding
-    from src.protocol.degradation import to_uint8
+    from src.protocol.degradation import prepare_pair, to_uint8
     from src.protocol.image_io import holdout_names
-    from src.protocol.scoring import iter_pairs, score_image
+    from src.protocol.scoring import evaluate, iter_images, no_usable_images
 
     skipped = []
-    pairs = list(iter_pairs(cfg.validation_path, cfg.scale, skipped))
+    images = list(iter_images(cfg.validation_path, cfg.scale, skipped, show_progress=False))
     held = holdout_names(cfg.holdout_images)
     if held:  # validate on the held-out images only: the rest of the folder may be training data
-        found = {name.rsplit("/", 1)[-1] for name, _, _ in pairs}
+        found = {name.rsplit("/", 1)[-1] for name, _ in images}
         if held - found:
             raise UserError(f"holdout_images: no usable image named {', '.join(sorted(held - found))} "
                             f"in validation_path {cfg.validation_path}")
-        pairs = [pair for pair in pairs if pair[0].rsplit("/", 1)[-1] in held]
-    if not pairs:
-        from src.protocol.scoring import no_usable_images
-
+        images = [image for image in images if image[0].rsplit("/", 1)[-1] in held]
+    if not images:
         raise no_usable_images(cfg.validation_path, skipped, key="validation_path")
     eval_net = build_network(cfg.arch, cfg.n1, cfg.n2, inference_padding(cfg.padding), cfg.device_target,
                              training=False)
-    predictor = Predictor(eval_net, cfg.tile_size)
+    predictor = MindSporePredictor(eval_net, cfg.tile_size)
     eval_params = {p.name: p for p in eval_net.get_parameters()}
 
     def validate():
         for param in net.trainable_params():
             eval_params[param.name].set_data(param.data.copy())
-        outputs = []
+        first = []
 
-        def predict(lr_up):  # the predictor, keeping the first image's output to show
-            sr = predictor(lr_up)
-            if not outputs:
-                outputs.append(sr)
-            return sr
+        def keep_first(name, img, sr, lr_up, scores):  # the first image's output, to show
+            if not first:
+                first.append((name, to_uint8(sr), prepare_pair(img, cfg.scale)[0]))
 
-        scores = [score_image(predict(lr_up), hr_y, lr_up, cfg.scale) for _, hr_y, lr_up in pairs]
-        name, hr_y, _ = pairs[0]
-        return Validation(psnr=float(np.mean([s["psnr"] for s in scores])),
-                          ssim=float(np.mean([s["ssim"] for s in scores])),
-                          bicubic_psnr=float(np.mean([s["bicubic_psnr"] for s in scores])),
-                          image=(name, to_uint8(outputs[0]), hr_y))
+        result = evaluate(predictor, images, cfg.scale, source=cfg.validation_path, skipped=skipped,
+                          key="validation_path", on_image=keep_first)
+        return Validation(psnr=result["psnr"], ssim=result["ssim"], bicubic_psnr=result["bicubic_psnr"],
+                          image=first[0])
 
     return validate

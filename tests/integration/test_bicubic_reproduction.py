@@ -10,7 +10,7 @@ import pytest
 
 from src.protocol.degradation import prepare_pair
 from src.protocol.image_io import read_image
-from src.protocol.scoring import evaluate_folder
+from src.protocol.scoring import evaluate, iter_images
 
 # Bicubic PSNR (dB) of the SRCNN papers, Y channel, at x2 / x3 / x4.
 PAPER_BICUBIC_PSNR = {
@@ -23,7 +23,9 @@ TOLERANCE_DB = 0.01
 
 
 def _bicubic(dataset_dir, scale):
-    return evaluate_folder(dataset_dir, scale, lambda lr_up: lr_up, show_progress=False)
+    skipped = []
+    return evaluate(lambda lr_up, name: lr_up, iter_images(dataset_dir, scale, skipped, show_progress=False), scale,
+                    source=dataset_dir, skipped=skipped)
 
 
 @pytest.mark.parametrize("dataset", sorted(PAPER_BICUBIC_PSNR))

@@ -147,6 +147,24 @@ def test_static_onnx_rejects_other_sizes(models, set5):
     one_line_error(proc, "baby", "32x40", "512x512", str(models["onnx_static"]))
 
 
+@pytest.mark.parametrize("args, needles", [
+    (["--input_path=x"], ["--mindir_path=FILE is required"]),
+    (["--mindir_path=m.mindir"], ["give exactly one of --input_path=DIR (.bin files) and --data_path=DIR"]),
+    (["--mindir_path=m.mindir", "--input_path=x", "--device_type=GPU"],
+     ["config key 'device_type' must be one of Ascend, CPU, got 'GPU' (from --device_type=GPU)"]),
+    (["--mindir_path=m.mindir", "--input_path=x", "--device_id=-1"], ["config key 'device_id' must be >= 0"]),
+    (["--mindir_path=m.mindir", "--input_path=x", "--scale=5"], ["config key 'scale' must be one of 2, 3, 4"]),
+    (["--mindir_path=m.mindir", "--input_path=x", "--bogus=1"], ["unknown config key 'bogus'"]),
+    (["--mindir_path=m.mindir", "--input_path=x", "--lr=0.1"],
+     ["config key 'lr' is not used by run_infer_reference.py (it is a key of train.py"]),
+    (["--mindir_path=m.mindir", "--print_input_shape", "--input_path"], ["option --input_path needs a value"]),
+])
+def test_reference_runner_flags_are_checked_by_the_config_parser(args, needles):
+    proc = run(["scripts/run_infer_reference.py", *args], check=False)
+    one_line_error(proc, *needles)
+    assert proc.returncode == 2 and proc.stdout == ""
+
+
 def test_static_mindir_rejects_other_sizes(models, work):
     inputs = work / "wrong_size"
     inputs.mkdir()

@@ -123,7 +123,7 @@ def test_fused_kernel_is_built_once_per_cache(tmp_path, monkeypatch):
                                              "outside MS_CUSTOM_AOT_WHITE_LIST")])
 def test_without_the_kernel_inference_falls_back_to_the_gemm_graph(setting, reason, tmp_path, monkeypatch,
                                                                    capsys):
-    from src.infer.predictor import Predictor
+    from src.infer.mindspore_backend import MindSporePredictor
     from src.model.cpu.gemm import GemmSRCNNInference, GemmSRCNNTrain
     from src.model.network import build_network
 
@@ -135,7 +135,7 @@ def test_without_the_kernel_inference_falls_back_to_the_gemm_graph(setting, reas
         build_library()
     net = SRCNN("9-1-5", n1=8, n2=4, padding="replicate")
     randomize(net, 3)
-    predictor = Predictor(net)
+    predictor = MindSporePredictor(net)
     assert isinstance(predictor.runner, GemmSRCNNInference)
     assert reason in capsys.readouterr().err
     lr_y = np.random.default_rng(4).random((23, 19)).astype(np.float32)

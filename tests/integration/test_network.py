@@ -166,12 +166,12 @@ def test_gemm_inference_matches_conv2d_for_any_size_with_one_compilation(arch, p
 
 @requires_compiler
 def test_predictor_runs_the_fused_kernel_on_cpu_and_sees_weight_updates():
-    from src.infer.predictor import Predictor
+    from src.infer.mindspore_backend import MindSporePredictor
     from src.model.cpu.fused import FusedSRCNNInference
 
     net = SRCNN("9-3-5", n1=16, n2=8, padding="replicate")
     randomize(net, 6)
-    whole, tiled = Predictor(net), Predictor(net, tile_size=16)
+    whole, tiled = MindSporePredictor(net), MindSporePredictor(net, tile_size=16)
     assert isinstance(whole.runner, FusedSRCNNInference) and whole.net is net
     lr_y = np.random.default_rng(8).random((37, 45)).astype(np.float32)
     for _ in range(2):
@@ -191,12 +191,12 @@ def test_tiled_inference_equals_whole_image_for_random_sizes(height, width, tile
     """Property: with border(arch) pixels of context, tiles reproduce whole-image inference (float rounding:
     9-5-5's middle layer by Winograd rounds each pixel by its place in a 4x4 tile, which differs between a tile
     and the whole image: ~5e-6 here)."""
-    from src.infer.predictor import Predictor
+    from src.infer.mindspore_backend import MindSporePredictor
 
     if arch not in _TILED_NETS:
         net = SRCNN(arch, n1=8, n2=4, padding="replicate")
         randomize(net, 11)
-        _TILED_NETS[arch] = (Predictor(net), Predictor(net, tile_size=16))
+        _TILED_NETS[arch] = (MindSporePredictor(net), MindSporePredictor(net, tile_size=16))
     whole, tiled = _TILED_NETS[arch]
     tiled.tile_size = tile
     lr_y = np.random.default_rng(seed).random((height, width)).astype(np.float32)

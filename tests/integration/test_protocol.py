@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from src.protocol.comparison import save_scored_images
 from src.protocol.degradation import (
     degrade,
     image_to_y,
@@ -32,7 +33,13 @@ from src.protocol.image_io import (
 from src.protocol.matlab_functions import imresize, rgb2y, rgb2ycbcr, ycbcr2rgb
 from src.protocol.metrics import psnr, ssim
 from src.protocol.report import format_table, result_line, write_json
-from src.protocol.scoring import evaluate_folder, iter_pairs, score_image, summarize
+from src.protocol.scoring import (
+    ImageSizeError,
+    evaluate,
+    iter_images,
+    score_image,
+    summarize,
+)
 from src.utils.errors import UserError
 from src.utils.progress import progress
 
@@ -572,18 +579,29 @@ def _make_folder(tmp_path):
     return folder
 
 
-def test_evaluate_folder_scores_skips_and_saves(tmp_path, capsys):
+def _evaluate(folder, scale, predict, on_image=None):
+    skipped = []
+    return evaluate(predict, iter_images(folder, scale, skipped, show_progress=False), scale, source=folder,
+                    skipped=skipped, on_image=on_image)
+
+
+def test_evaluate_scores_skips_and_saves(tmp_path, capsys):
     folder = _make_folder(tmp_path)
     (folder / "broken.png").write_text("not an image")
     Image.new("L", (12, 12)).save(folder / "small.png")  # too small for x3 after shaving + SSIM window
     saved = tmp_path / "saved"
+    seen = []
 
-    result = evaluate_folder(folder, 3, lambda lr_up: lr_up * 1.0, show_progress=False, save_images=saved)
+    def save(name, img, sr, lr_up, scores):
+        seen.append(name)
+        save_scored_images(saved, name, 3, img, sr, lr_up, scores)
+
+    result = _evaluate(folder, 3, lambda lr_up, name: lr_up * 1.0, on_image=save)
     err = capsys.readouterr().err
     assert f"warning: skipped {folder / 'broken.png'}: not a readable image (" in err
     assert f"warning: skipped {folder / 'small.png'}: " in err
     assert result["dataset"] == "tiny" and result["scale"] == 3
-    assert [image["name"] for image in result["images"]] == ["a", "sub/b"]
+    assert [image["name"] for image in result["images"]] == ["a", "sub/b"] == seen
     assert result["skipped"] == [str(folder / "broken.png"), str(folder / "small.png")]
     for image in result["images"]:
         assert image["psnr"] == image["bicubic_psnr"] and image["ssim"] == image["bicubic_ssim"]
@@ -600,25 +618,35 @@ def test_evaluate_folder_scores_skips_and_saves(tmp_path, capsys):
     json.dumps(result)  # plain Python types only
 
 
-def test_evaluate_folder_errors(tmp_path):
+def test_evaluate_errors_name_the_image(tmp_path):
     folder = _make_folder(tmp_path)
-    with pytest.raises(UserError, match="a in .*tiny: the model returned shape"):
-        evaluate_folder(folder, 2, lambda lr_up: lr_up[:-1], show_progress=False)
+    with pytest.raises(UserError, match="^image a of .*tiny: the model returned shape"):
+        _evaluate(folder, 2, lambda lr_up, name: lr_up[:-1])
+
+    def static(lr_up, name):
+        raise ImageSizeError("the model takes 8x8 only")
+
+    with pytest.raises(UserError, match="^image a of .*tiny: the model takes 8x8 only$"):
+        _evaluate(folder, 2, static)
+    with pytest.raises(UserError, match=r"^image sub/b of .*tiny: the model output holds 1 NaN/Inf value\(s\)"):
+        _evaluate(folder, 2, lambda lr_up, name: np.where(np.arange(lr_up.size).reshape(lr_up.shape) == 0,
+                                                         np.nan, lr_up) if name == "sub/b" else lr_up)
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "x.png").write_bytes(b"")
     with pytest.raises(UserError, match="no usable images"):
-        evaluate_folder(broken, 2, lambda lr_up: lr_up, show_progress=False)
+        _evaluate(broken, 2, lambda lr_up, name: lr_up)
 
 
-def test_score_image_and_summarize_work_without_a_predict_callback(tmp_path):
+def test_score_image_and_summarize_score_outputs_made_elsewhere(tmp_path):
     folder = _make_folder(tmp_path)
     images = []
-    for name, hr_y, lr_up in iter_pairs(folder, 2):
+    for name, img in iter_images(folder, 2, [], show_progress=False):
+        hr_y, lr_up = prepare_pair(img, 2)
         sr = np.clip(lr_up + 0.01, -1, 2)  # e.g. an output read back from a file
         images.append({"name": name, **score_image(sr, hr_y, lr_up, 2)})
     result = summarize(images, dataset="tiny", scale=2)
-    reference = evaluate_folder(folder, 2, lambda lr_up: np.clip(lr_up + 0.01, -1, 2), show_progress=False)
+    reference = _evaluate(folder, 2, lambda lr_up, name: np.clip(lr_up + 0.01, -1, 2))
     assert result == reference
     with pytest.raises(ValueError):
         score_image(np.zeros((3, 3)), np.zeros((4, 4), np.uint8), np.zeros((4, 4), np.float32), 2)
@@ -645,8 +673,10 @@ def test_result_line_table_and_json(tmp_path):
 
 
 def test_framework_free_modules_never_import_mindspore(repo_root):
-    modules = ["src.protocol.matlab_functions", "src.protocol.degradation", "src.protocol.metrics", "src.protocol.image_io", "src.utils.progress",
-               "src.protocol.scoring"]
+    modules = ["src.protocol.matlab_functions", "src.protocol.degradation", "src.protocol.metrics",
+               "src.protocol.image_io", "src.utils.progress", "src.protocol.scoring", "src.protocol.naming",
+               "src.protocol.report", "src.protocol.comparison", "src.infer.base", "src.infer.onnx_backend",
+               "src.infer.bin_backend", "src.infer.evaluate_onnx", "src.deploy.ascend310"]
     code = ("import sys\n"
             f"for name in {modules!r}:\n"
             "    __import__(name)\n"

@@ -31,7 +31,7 @@ would get reference kernels under AVX-512; see benchmarks/README.md).
 One implementation, ``GemmLayers`` (the layers; weights as arguments), serves both uses: ``GemmSRCNNTrain``
 (the fallback CPU training network, static shapes: replicated borders by precomputed Gather indices) and
 ``GemmSRCNNInference`` (inference of a plain ``SRCNN`` with its own Parameters, dynamic shapes: one compilation
-for every image size, replicated borders by concatenation; src.infer.predictor.Predictor's fallback on CPU).
+for every image size, replicated borders by concatenation; src.infer.mindspore_backend.MindSporePredictor's fallback on CPU).
 benchmarks/gemm_per_shape.py compiles GemmLayers per image size for inference.
 """
 import mindspore as ms

@@ -1,22 +1,24 @@
-"""Running a trained SRCNN on whole Y images, optionally in overlapping tiles (bounded memory)."""
+"""The MindSpore backend: a trained SRCNN run on whole Y images, optionally in overlapping tiles (bounded memory).
 
+Used by eval.py, test.py and training validation; on CPU the network runs through the fused kernel (see
+``src.model.network.fast_cpu_runner``). The predictor interface is described in src/infer/base.py.
+"""
+import mindspore as ms
 import numpy as np
 
-from src.infer.base import tile_spans
-from src.model.network import fast_cpu_runner
+from src.infer.base import Predictor, tile_spans
+from src.model.network import fast_cpu_runner, inference_padding, network_from_checkpoint
 from src.model.srcnn import border
+from src.model_utils.device import init_context
 
 
-class Predictor:
-    """predict(lr_y float32 HxW in [0,1]) -> float32 HxW. With tile_size > 0 the image is processed in
-    tiles with `border(arch)` pixels of context on each inner side: every output pixel then sees exactly
+class MindSporePredictor(Predictor):
+    """predict(lr_y float32 HxW in [0,1], name=None) -> float32 HxW. With tile_size > 0 the image is processed
+    in tiles with `border(arch)` pixels of context on each inner side: every output pixel then sees exactly
     the inputs (and the image-edge padding) it sees in whole-image inference, so the result is the same.
-    ``net`` is the SRCNN whose weights are used (updates to its Parameters are seen); on CPU it runs through
-    the fused kernel (see ``fast_cpu_runner``)."""
+    ``net`` is the SRCNN whose weights are used (updates to its Parameters are seen)."""
 
     def __init__(self, net, tile_size=0):
-        import mindspore as ms
-
         self.net = net
         self.net.set_train(False)
         self.runner = fast_cpu_runner(net)
@@ -26,12 +28,10 @@ class Predictor:
         self.margin = border(net.arch)
 
     def _run(self, lr_y):
-        import mindspore as ms
-
         out = self.runner(ms.Tensor(np.ascontiguousarray(lr_y, np.float32)[None, None]))
         return out.asnumpy()[0, 0]
 
-    def __call__(self, lr_y):
+    def __call__(self, lr_y, name=None):
         height, width = lr_y.shape
         if not self.tile_size or (height <= self.tile_size and width <= self.tile_size):
             return self._run(lr_y)
@@ -43,14 +43,9 @@ class Predictor:
         return sr_y
 
 
-def make_predictor(cfg, checkpoint, weights=None):
-    """(Predictor, the checkpoint's metadata) for ``checkpoint`` with cfg's padding, device and tiles."""
-    from src.infer.predictor import Predictor
-    from src.model.network import inference_padding, network_from_checkpoint
-    from src.model_utils.device import init_context
-
+def predictor_from_checkpoint(cfg, checkpoint, weights=None):
+    """(MindSporePredictor, the checkpoint's metadata) for ``checkpoint`` with cfg's padding, device and tiles."""
     init_context(cfg.device_target, cfg.device_id)
     net, meta = network_from_checkpoint(checkpoint, inference_padding(cfg.padding), cfg.device_target,
                                         weights=weights)
-    return Predictor(net, cfg.tile_size), meta
-
+    return MindSporePredictor(net, cfg.tile_size), meta
