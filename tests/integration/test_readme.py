@@ -15,7 +15,9 @@ def read(name):
 
 
 def code_blocks(text):
-    return re.findall(r"^```[^\n]*\n.*?^```", text, flags=re.S | re.M)
+    """The command blocks (the ```text tree of "Script and sample code" is prose, translated)."""
+    return [block for block in re.findall(r"^```[^\n]*\n.*?^```", text, flags=re.S | re.M)
+            if not block.startswith("```text")]
 
 
 def tables(text):
