@@ -11,7 +11,7 @@
   image size) on a float32 HxW array, result read back as numpy.
 * mindspore_per_shape: ``benchmarks/gemm_per_shape.py``'s ``SRCNNGemmPerShape`` on the same network: static shapes, one
   compilation per image size (the time of that first call is reported as compile_ms).
-* onnxruntime: the model exported by ``src/export_model.py`` (dynamic [batch, 1, height, width] ONNX, checked
+* onnxruntime: the model exported by ``src/deploy/export.py`` (dynamic [batch, 1, height, width] ONNX, checked
   against MindSpore at export) into a temporary folder, CPUExecutionProvider, ``intra_op_num_threads``.
 * torch (if installed): an nn.Conv2d SRCNN with the same weights under ``torch.inference_mode``,
   ``torch.set_num_threads``.

@@ -3,7 +3,7 @@
     python benchmarks/bench_kernel_ops.py [--arch=9-5-5 --cases=b16x33valid,b64x48replicate,infer512
                                            --repeats=5 --n1=64 --n2=32]
 
-Calls the library's entry points (src/model/cpu/srcnn_fused.cc, built by src/kernel_build.py) through ctypes
+Calls the library's entry points (src/model/cpu/srcnn_fused.cc, built by src/model/cpu/kernel_build.py) through ctypes
 with numpy arrays, no MindSpore, SRCNN_CPU_THREADS=1, and times each call by the thread's CPU time
 (time.thread_time): unlike wall time, this hardly moves when other processes share the CPU (a busy machine
 still costs some cache and memory bandwidth). Per case and SRCNN_CPU_ALGO value: the median over --repeats

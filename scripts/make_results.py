@@ -1,4 +1,4 @@
-"""The README results tables from evaluation JSONs (src/results.py).
+"""The README results tables from evaluation JSONs (src/release/results.py).
 
     python scripts/make_results.py [--evaluate [--force]] [--datasets_dir=../shared/datasets]
 

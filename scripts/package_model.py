@@ -1,5 +1,5 @@
 """Package a finished training run as the shipped model pretrained/srcnn_x<scale>.{ckpt,yaml,json}, with its
-training log and curves (see src/release.py).
+training log and curves (see src/release/package.py).
 
     python scripts/package_model.py --run_dir=runs/srcnn_x2 --recipe=configs/srcnn_x2.yaml
 """

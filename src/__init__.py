@@ -8,7 +8,7 @@ import sys
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# Ctrl-C / SIGTERM at any moment of an entry script, including `import mindspore`: first thing, see src/errors.py
+# Ctrl-C / SIGTERM at any moment of an entry script, including `import mindspore`: first thing, see src/utils/errors.py
 ENTRY_SCRIPTS = ("train.py", "eval.py", "eval_onnx.py", "export.py", "test.py", "preprocess.py", "postprocess.py",
                  "create_dataset.py", "convert_official_weights.py")
 if os.path.basename(getattr(sys.modules.get("__main__"), "__file__", None) or "") in ENTRY_SCRIPTS:
@@ -20,7 +20,7 @@ if os.path.basename(getattr(sys.modules.get("__main__"), "__file__", None) or ""
 # - plain NCHW convolutions (nn.Conv2d) get slow reference kernels when AVX-512 is allowed; capped at AVX2
 #   they take a JIT GEMM path (~30x faster forward).
 # - this repository's CPU paths for training and inference use no convolution primitive: the fused kernel
-#   (src/fused_cpu.py) does not use oneDNN at all, and its fallback (src/srcnn_gemm.py, batched matrix
+#   (src/model/cpu/fused.py) does not use oneDNN at all, and its fallback (src/model/cpu/gemm.py, batched matrix
 #   products) is 1.3-1.4x faster with AVX-512 (benchmarks/README.md).
 # So AVX-512 (where the CPU has it), except for the entry points whose work is running exported graphs
 # (MINDIR through GraphCell: MindSpore's own convolution kernels). A value the user set wins; a value this

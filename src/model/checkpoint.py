@@ -172,7 +172,7 @@ def resolve_checkpoint(cfg):
 
 
 def checkpoint_settings(cfg, checkpoint):
-    """(cfg, weights): ``cfg`` with the checkpoint's own arch, n1, n2, padding and scale (src.network.
+    """(cfg, weights): ``cfg`` with the checkpoint's own arch, n1, n2, padding and scale (src.model.checkpoint.
     checkpoint_record) where the user gave none, and the checkpoint's entries. A value the user gave that
     contradicts the checkpoint is a UserError naming both; for padding and scale --override_checkpoint=true
     uses the given value instead, with a warning (arch, n1 and n2 are the weights' shapes: never overridable)."""

@@ -223,7 +223,7 @@ def make_owned_temp_dir(parent, prefix):
     handle = open(os.path.join(path, OWNER_LOCK), "w", encoding="utf-8")
     fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
     _OWNED[path] = handle
-    IN_FLIGHT.add(path)  # removed by an interrupt (src/errors.py)
+    IN_FLIGHT.add(path)  # removed by an interrupt (src/utils/errors.py)
     return Path(path)
 
 

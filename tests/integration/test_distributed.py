@@ -460,7 +460,7 @@ def test_a_lost_node_is_named_and_the_run_resumes(nodes, two_nodes, tmp_path):
             " its log: OUTPUT_PATH/log/worker_1.log on node 1 (NODE_RANK=1)") in stderr, stderr
     assert "note: rank(s) 0 did not finish: stopped after the failure above" in stderr
     assert "rank 0 failed" not in stderr
-    # rank 0 saw the loss: in the collective waiting for rank 1 (src/cluster.py), or told by the scheduler
+    # rank 0 saw the loss: in the collective waiting for rank 1 (src/train/cluster.py), or told by the scheduler
     rank0_log = (outs[0] / "log" / "worker_0.log").read_text()
     seen = [line for line in rank0_log.splitlines()
             if "[rank 0] stopped: a collective operation failed" in line or "Kill this process with SIGTERM" in line]

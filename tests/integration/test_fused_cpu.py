@@ -1,4 +1,4 @@
-"""The fused CPU kernels (src/fused_cpu.py, src/model/cpu/srcnn_fused.cc): inference against nn.Conv2d
+"""The fused CPU kernels (src/model/cpu/fused.py, src/model/cpu/srcnn_fused.cc): inference against nn.Conv2d
 (training's outputs and gradients: tests/integration/test_network.py), the build cache, and the fallback when the
 kernels cannot be built."""
 import itertools

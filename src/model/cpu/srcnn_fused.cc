@@ -1,4 +1,4 @@
-// SRCNN on CPU as MindSpore AOT custom operators (ops.Custom, func_type="aot"; src/fused_cpu.py builds and
+// SRCNN on CPU as MindSpore AOT custom operators (ops.Custom, func_type="aot"; src/model/cpu/fused.py builds and
 // calls them; tests/integration/test_fused_cpu.py and tests/integration/test_network.py check them against nn.Conv2d):
 // - srcnn_forward_<padding>: inference, the three convolutions, biases and ReLUs fused in a sliding window of
 //   rows, so the 64-channel activations stay in the cache instead of making round trips to memory between
@@ -526,7 +526,7 @@ void wino_weight_grad_unpack(const float *mw, int c_in, int c_out, float *dw) {
       }
 }
 
-// SRCNN_CPU_ALGO: "direct", "winograd" (5x5 hidden layers only), or "auto" (the default; src/fused_cpu.py
+// SRCNN_CPU_ALGO: "direct", "winograd" (5x5 hidden layers only), or "auto" (the default; src/model/cpu/fused.py
 // refuses other values): Winograd unless the output is under 3 pixels high or wide, where the 4x4 tiles are
 // mostly padding. Measured (benchmarks/bench_winograd_layer.cc, benchmarks/README.md) for 16 to 64 channels
 // and AVX-512, AVX2 and SSE2 builds: Winograd takes 0.4-0.9x direct's time at 3 pixels, 0.2-0.55x from 4,
