@@ -22,6 +22,7 @@ if __name__ == "__main__" and not __package__:
 
 import src  # noqa: E402,F401  (CPU kernel setting, before MindSpore loads)
 from src.model.official_weights import convert  # noqa: E402
+from src.utils.checks import check_output_folder, check_outputs_spare_inputs  # noqa: E402
 from src.utils.errors import run_cli  # noqa: E402
 
 
@@ -31,7 +32,6 @@ def main(argv):
     parser.add_argument("--output", required=True, help="checkpoint to write (.ckpt)")
     parser.add_argument("--scale", type=int, choices=(2, 3, 4), help="recorded in the checkpoint")
     args = parser.parse_args(argv)
-    from src.utils.checks import check_output_folder, check_outputs_spare_inputs
 
     check_output_folder(os.path.dirname(os.path.abspath(args.output)), "output")
     check_outputs_spare_inputs([("output", args.output)], [("mat_path", args.mat_path)])

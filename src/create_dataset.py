@@ -24,12 +24,11 @@ import signal  # noqa: E402
 
 import src  # noqa: E402,F401  (CPU kernel setting, before MindSpore loads)
 from src.data.mindrecord import _summary_line, build_dataset  # noqa: E402
+from src.model_utils.config import get_config  # noqa: E402
 from src.utils.errors import Terminated, run_cli, unblock_signals  # noqa: E402
 
 
 def main(argv=None):
-    from src.model_utils.config import get_config
-
     cfg = get_config(argv, script="create_dataset.py", description=__doc__.split("\n\n")[0])
 
     def interrupted(signum, frame):  # cleaned up by build_dataset (its pool and temporary folder)

@@ -7,6 +7,7 @@ of the ranks' batches is the single-device batch of size batch_size * world.
 """
 import numpy as np
 
+from src.data.mindrecord import inspect_mindrecord
 from src.utils.errors import UserError
 
 
@@ -21,8 +22,6 @@ def dihedral(batch, codes):
 
 class PatchBatches:
     def __init__(self, path, batch_size, rank=0, world=1, seed=1, augment=False):
-        from src.data.mindrecord import inspect_mindrecord
-
         info = inspect_mindrecord(path)
         self.file, self.count, self.patch_size, self.meta = (info["file"], info["count"], info["patch_size"],
                                                                info["meta"])
@@ -41,6 +40,7 @@ class PatchBatches:
 
     def batches(self, start_step=0):
         """Yield (step, lr, hr) from global step `start_step` on, epoch after epoch, forever."""
+        # imported here, not at the top: the command checks its inputs before MindSpore starts (seconds)
         import mindspore.dataset as ds
 
         step = start_step

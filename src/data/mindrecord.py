@@ -147,6 +147,7 @@ def _init_worker(parent=None):
         return
     # If the main process is killed outright (SIGKILL, OOM), idle forked workers would wait for tasks forever.
     with contextlib.suppress(Exception):
+        # ctypes imported here, not at the top: only the path that needs it loads it
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG (Linux)
@@ -203,6 +204,7 @@ def _warn(message):
 
 def _open_writer(file, patch_size):
     with _signals_deferred():  # imported only now: the pool's forked workers stay MindSpore-free
+        # imported here, not at the top: the command checks its inputs before MindSpore starts (seconds)
         from mindspore.mindrecord import FileWriter
     writer = FileWriter(str(file), shard_num=1)
     writer.add_schema(_schema(patch_size), _SCHEMA_DESC)
@@ -442,6 +444,7 @@ def inspect_mindrecord(path):
     if not index.is_file():
         raise UserError(f"{path}: its index file {index.name} is missing (keep the .mindrecord and .db together)")
 
+    # imported here, not at the top: the command checks its inputs before MindSpore starts (seconds)
     from mindspore.mindrecord import FileReader
 
     try:

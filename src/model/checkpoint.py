@@ -1,18 +1,20 @@
 """Building SRCNN for a device, and moving its weights in and out of checkpoint files."""
 import os
 
+import mindspore as ms
 import numpy as np
 
 from src import REPO_ROOT
-from src.model.srcnn import ARCHS
+from src.model.srcnn import ARCHS, PADDINGS
 from src.utils.errors import IN_FLIGHT, UserError
+from src.utils.file_io import DISK_FULL, atomic_output, check_space, disk_full
+from src.utils.progress import warn
 
 PARAM_NAMES = ("conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "conv3.weight", "conv3.bias")
 
 
 def read_checkpoint(path):
     """All entries of a checkpoint file: name -> numpy array (or str). UserError if it is not one."""
-    import mindspore as ms
 
     if not path:
         raise UserError("checkpoint_path is empty: give --checkpoint_path=FILE.ckpt")
@@ -77,7 +79,6 @@ def check_finite(name, value, path="checkpoint"):
 def load_weights(net, weights, path="checkpoint"):
     """Copy SRCNN weights (name -> array) into `net`; UserError naming expected and found shapes, or a
     parameter holding NaN/Inf."""
-    import mindspore as ms
 
     params = {p.name: p for p in net.get_parameters()}
     for name in PARAM_NAMES:
@@ -96,9 +97,7 @@ def load_weights(net, weights, path="checkpoint"):
 def save_checkpoint(entries, path, meta=None):
     """Write [{'name', 'data'}] (or a Cell) and metadata atomically (src.utils.file_io.atomic_output), so a
     kill at any moment leaves either the old file or the complete new one."""
-    import mindspore as ms
 
-    from src.utils.file_io import DISK_FULL, atomic_output, check_space, disk_full
 
     params = entries.get_parameters() if hasattr(entries, "get_parameters") else [e["data"] for e in entries]
     needed = sum(int(np.prod(p.shape)) * 8 for p in params) + (64 << 10)  # float32 data + generous framing
@@ -126,7 +125,6 @@ def checkpoint_record(weights, path="checkpoint"):
     """What a checkpoint says about itself: arch, n1, n2 read off its weights (checked against the ones it
     records), and the padding and scale it records (absent if it does not). UserError naming the key for a
     recorded value of the wrong type or out of range, or one that contradicts the weights."""
-    from src.model.srcnn import PADDINGS
 
     arch, n1, n2 = arch_from_weights(weights, path)
     record = {"arch": arch, "n1": n1, "n2": n2}
@@ -176,8 +174,6 @@ def checkpoint_settings(cfg, checkpoint):
     checkpoint_record) where the user gave none, and the checkpoint's entries. A value the user gave that
     contradicts the checkpoint is a UserError naming both; for padding and scale --override_checkpoint=true
     uses the given value instead, with a warning (arch, n1 and n2 are the weights' shapes: never overridable)."""
-    from src.model.checkpoint import RECORD_KEYS, checkpoint_record, read_checkpoint
-    from src.utils.progress import warn
 
     weights = read_checkpoint(checkpoint)
     record = checkpoint_record(weights, checkpoint)

@@ -1,4 +1,5 @@
 """Building SRCNN for a device: the one place that picks its formulation, and loading a checkpoint into it."""
+import mindspore as ms
 import numpy as np
 
 from src.model.checkpoint import (
@@ -74,7 +75,6 @@ def fast_cpu_runner(net):
     """What runs a plain SRCNN ``net`` for inference (same Parameters, read at every call): the runner of
     pick_formulation for the context's device (on CPU FusedSRCNNInference, or GemmSRCNNInference compiled once
     for every image size); ``net`` itself elsewhere or for any other network."""
-    import mindspore as ms
 
     if type(net) is not SRCNN:
         return net

@@ -54,6 +54,7 @@ def weights_from_mat(mat, path="MAT-file"):
 
 
 def convert(mat_path, output, scale=None):
+    # scipy imported here, not at the top: only the path that needs it loads it
     import scipy.io
 
     if not os.path.isfile(mat_path):
@@ -63,6 +64,7 @@ def convert(mat_path, output, scale=None):
     except (ValueError, OSError, TypeError) as err:
         raise UserError(f"{mat_path} is not a readable MATLAB v5 MAT-file ({str(err).splitlines()[0][:80]})") from None
     weights, arch, n1, n2 = weights_from_mat(mat, mat_path)
+    # imported here, not at the top: the command checks its inputs before MindSpore starts (seconds)
     from src.model.checkpoint import arch_from_weights, load_weights, save_checkpoint
     from src.model.network import build_network
 

@@ -1,5 +1,7 @@
 """Setting up MindSpore for a device, once per process, before any graph runs."""
 import os
+import platform
+import subprocess
 
 from src import REPO_ROOT
 from src.utils.errors import UserError
@@ -12,6 +14,7 @@ def init_context(device_target="CPU", device_id=0):
     step of SRCNN 9-1-5 on 2 cores. A value the user set wins."""
     if device_target == "CPU":
         os.environ.setdefault("MS_DEV_HOST_BLOCKING_RUN", "1")
+    # imported here, not at the top: the command checks its inputs before MindSpore starts (seconds)
     import mindspore as ms
 
     ms.set_context(mode=ms.GRAPH_MODE)
@@ -35,8 +38,8 @@ def init_context(device_target="CPU", device_id=0):
 
 def describe_host(device_target="CPU"):
     """One line naming the hardware a run used (for logs and the results table)."""
-    import platform
 
+    # imported here, not at the top: the command checks its inputs before MindSpore starts (seconds)
     import mindspore as ms
 
     if device_target != "CPU":
@@ -55,7 +58,6 @@ def describe_host(device_target="CPU"):
 def code_commit():
     """The git commit of this checkout (``+dirty`` when files differ from it); "" outside a git checkout.
     A shipped model records the code it was trained with."""
-    import subprocess
 
     repo = REPO_ROOT
     try:

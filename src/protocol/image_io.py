@@ -7,6 +7,7 @@ ImageReadError (which scoring reports as a skipped image). ``list_images`` finds
 ``write_image`` writes atomically. Framework-free (numpy and Pillow; OpenCV only for 16-bit colour files).
 """
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -195,7 +196,6 @@ def available_memory():
 def check_fits_memory(paths, bytes_per_pixel=SCORING_BYTES_PER_PIXEL, key="data_path"):
     """Before any work: UserError naming the first image of ``paths`` whose size (read from its header, nothing
     decoded) needs more memory than is available. Unreadable headers are left to read_image to report."""
-    import warnings
 
     limit = available_memory()
     if limit is None:

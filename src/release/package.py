@@ -9,6 +9,7 @@ import yaml
 
 from src import REPO_ROOT
 from src.protocol.report import file_sha256, write_json
+from src.train.plot import plot_training_log
 from src.utils.errors import UserError
 from src.utils.file_io import copy_atomic, read_jsonl
 
@@ -39,10 +40,10 @@ def model_stem(arch, scale):
 def package(run_dir, recipe_path, out_dir, host=None, note="", commit=None):
     """Write the shipped files for the finished run in ``run_dir`` trained with ``recipe_path``; returns the
     summary dict."""
+    # imported here, not at the top: the command checks its inputs before MindSpore starts (seconds)
     import mindspore as ms
 
     from src.model.checkpoint import PARAM_NAMES, read_checkpoint, save_checkpoint
-    from src.train.plot import plot_training_log
 
     final = os.path.join(run_dir, "ckpt_0", "srcnn-final.ckpt")
     log_path = os.path.join(run_dir, "train_log.jsonl")

@@ -11,6 +11,9 @@ import subprocess
 import sys
 import time
 
+import numpy as np
+from PIL import Image
+
 from src import REPO_ROOT
 
 REPO = REPO_ROOT
@@ -25,9 +28,8 @@ HELD_OUT_IMAGES = ("astronaut", "coffee")
 
 
 def export_photos(names, folder):
-    import numpy as np
+    # skimage imported here, not at the top: only the path that needs it loads it
     import skimage.data
-    from PIL import Image
 
     os.makedirs(folder, exist_ok=True)
     for name in names:

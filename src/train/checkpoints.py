@@ -44,6 +44,7 @@ def checkpoint_meta(cfg, step, total_steps):
 def save(ckpt_dir, entries, meta, name=None, keep=None):
     """Write ``entries`` with ``meta`` as ``name`` in ``ckpt_dir`` (default: the periodic srcnn-<step>.ckpt, after
     which only the newest ``keep`` periodic checkpoints are kept). Returns the path."""
+    # imported here, not at the top: the command checks its inputs before MindSpore starts (seconds)
     from src.model.checkpoint import save_checkpoint
 
     path = os.path.join(ckpt_dir, name or f"srcnn-{meta['step']}.ckpt")
@@ -57,6 +58,7 @@ def save(ckpt_dir, entries, meta, name=None, keep=None):
 def _check_state(state, params, path, total_steps):
     """UserError unless ``state`` (a loaded checkpoint) continues a run of ``total_steps`` with every one of
     ``params`` at its shape and finite."""
+    # imported here, not at the top: the command checks its inputs before MindSpore starts (seconds)
     import mindspore as ms
 
     from src.model.checkpoint import check_finite
@@ -79,6 +81,7 @@ def load_latest(ckpt_dir, params, total_steps, log=print):
     """Restore ``params`` (network and optimizer Parameters) from the newest readable periodic checkpoint of
     ``ckpt_dir``; an unreadable one (a kill while it was written elsewhere, a damaged copy) is skipped with a
     warning. Returns ``(step, path)``, or None when there is none to resume from."""
+    # imported here, not at the top: the command checks its inputs before MindSpore starts (seconds)
     import mindspore as ms
 
     for step, path in reversed(list_checkpoints(ckpt_dir)):

@@ -56,6 +56,7 @@ def _word(text):
 
 def _gather(row):
     """Every rank's int32 ``row`` (the same length on every rank), as a (world, len) array."""
+    # imported here, not at the top: the command checks its inputs before MindSpore starts (seconds)
     import mindspore as ms
     from mindspore import ops
 
@@ -122,6 +123,8 @@ def agree_start(trainer, failure=None):
                             "config, TRAIN_ARGS and data")
     # rank 0's start step and state, everywhere
     import mindspore as ms
+
+    # imported here, not at the top: the command checks its inputs before MindSpore starts (seconds)
     from mindspore import ops
 
     broadcast = ops.Broadcast(0)

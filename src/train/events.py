@@ -47,6 +47,7 @@ class EventLog:
         self.path = self._writer._file_name  # pylint: disable=protected-access
         events = []
         if start_step:
+            # tensorboardX imported here, not at the top: only the path that needs it loads it
             from tensorboardX.proto.event_pb2 import Event, SessionLog
 
             events.append(Event(step=start_step + 1, wall_time=time.time(),
@@ -64,6 +65,7 @@ class EventLog:
             raise
 
     def _summary_event(self, step, values):
+        # tensorboardX imported here, not at the top: only the path that needs it loads it
         from tensorboardX.proto.event_pb2 import Event
         from tensorboardX.proto.summary_pb2 import Summary
 
@@ -71,6 +73,7 @@ class EventLog:
 
     def scalars(self, step, values):
         """``values``: {tag: number} at ``step``."""
+        # tensorboardX imported here, not at the top: only the path that needs it loads it
         from tensorboardX.proto.summary_pb2 import Summary
 
         self._write([self._summary_event(step, [Summary.Value(tag=tag, simple_value=float(value))
@@ -78,6 +81,7 @@ class EventLog:
 
     def image(self, step, tag, pixels):
         """``pixels``: a uint8 HxW (grey) or HxWx3 image, stored as PNG."""
+        # tensorboardX imported here, not at the top: only the path that needs it loads it
         from tensorboardX.summary import image
 
         pixels = np.asarray(pixels, np.uint8)

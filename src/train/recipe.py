@@ -5,6 +5,8 @@ import json
 import os
 import re
 
+import yaml
+
 from src.utils.errors import UserError
 from src.utils.file_io import write_text_atomic
 
@@ -35,7 +37,6 @@ def data_fingerprint(data):
 def check_recipe(cfg, run_config_path, data):
     """A resumed run must continue the run it started: the recipe and the data saved in ``run_config_path``
     (UserError naming the first difference)."""
-    import yaml
 
     try:
         with open(run_config_path, encoding="utf-8") as handle:
@@ -63,7 +64,6 @@ def check_recipe(cfg, run_config_path, data):
 
 def write_run_config(cfg, run_config_path, data, world, host):
     """Every setting of the run as YAML that --config_path reads back (the resume command)."""
-    import yaml
 
     values = {k: v for k, v in cfg.to_dict().items() if k != "resume"}
     # the patches' own geometry (create_dataset keys), not the defaults this process happened to have

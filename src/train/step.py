@@ -1,9 +1,11 @@
 """The trained network, its optimizer, and one training step (MSE + Adam, data-parallel when distributed)."""
+from src.train.schedules import learning_rates
 
 
 def border(arch):
     """src.model.srcnn.border, imported when needed: the trainer loads without MindSpore, so that train.py
     checks its paths and locks output_path before the framework's seconds of start-up."""
+    # imported here, not at the top: the command checks its inputs before MindSpore starts (seconds)
     from src.model.srcnn import border as srcnn_border
 
     return srcnn_border(arch)
@@ -12,11 +14,11 @@ def border(arch):
 def build_model(cfg, total_steps, log=print):
     """(net, optimizer, lrs): the training network of cfg (its pre_trained_path weights loaded, widened
     when pre_trained_widen) and Adam over ``total_steps`` per-step learning rates ``lrs``."""
+    # imported here, not at the top: the command checks its inputs before MindSpore starts (seconds)
     import mindspore.nn as nn
 
     from src.model.checkpoint import arch_from_weights, load_weights, read_checkpoint, widen_middle_filter
     from src.model.network import build_network
-    from src.train.schedules import learning_rates
 
     net = build_network(cfg.arch, cfg.n1, cfg.n2, cfg.padding, cfg.device_target, training=True,
                         amp_level=cfg.amp_level)
@@ -35,6 +37,7 @@ def make_train_step(net, optimizer, arch, padding, amp_level="O0", loss_scale=1.
     """``step(lr, hr) -> loss``: one compiled update of ``net`` by ``optimizer`` on a batch (float32 numpy
     NCHW, hr the size of lr) with the MSE loss, as a Python float. ``padding`` valid: the loss uses the centre
     of hr that the smaller output covers. ``distributed``: gradients averaged over the ``world`` ranks."""
+    # imported here, not at the top: the command checks its inputs before MindSpore starts (seconds)
     import mindspore as ms
     import mindspore.nn as nn
     import mindspore.ops as ops

@@ -95,6 +95,7 @@ class Trainer:
             device_id = get_device_id() if os.environ.get("DEVICE_ID", "").strip() else None
         init_context(cfg.device_target, device_id)
         if cfg.run_distribute:
+            # imported here, not at the top: the command checks its inputs before MindSpore starts (seconds)
             from mindspore.communication import get_group_size, get_rank, init
 
             init()

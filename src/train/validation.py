@@ -2,6 +2,9 @@
 (Y channel, shave = scale), as eval.py scores a checkpoint."""
 from typing import NamedTuple
 
+from src.protocol.degradation import prepare_pair, to_uint8
+from src.protocol.image_io import holdout_names
+from src.protocol.scoring import evaluate, iter_images, no_usable_images
 from src.utils.errors import UserError
 
 
@@ -18,11 +21,9 @@ def build_validator(cfg, net):
     network built, once here; UserError when no image is usable."""
     if not cfg.validation_path:
         return None
+    # imported here, not at the top: the command checks its inputs before MindSpore starts (seconds)
     from src.infer.mindspore_backend import MindSporePredictor
     from src.model.network import build_network, inference_padding
-    from src.protocol.degradation import prepare_pair, to_uint8
-    from src.protocol.image_io import holdout_names
-    from src.protocol.scoring import evaluate, iter_images, no_usable_images
 
     skipped = []
     images = list(iter_images(cfg.validation_path, cfg.scale, skipped, show_progress=False))

@@ -1,8 +1,10 @@
 """One way for every entry point to report a user's mistake: one line on stderr, non-zero exit."""
 import errno
 import os
+import shutil
 import signal
 import sys
+import threading
 
 
 class UserError(Exception):
@@ -24,7 +26,6 @@ def _stop_at_once(signum, frame):
     half-built. Every output is written to a temporary name and renamed into place, so stopping at any moment
     never leaves a half-written file, and completed checkpoints stay; os._exit skips MindSpore's exit handlers,
     which would run on that half-built state."""
-    import shutil
 
     for path in list(IN_FLIGHT):
         if os.path.isdir(path):
@@ -33,7 +34,6 @@ def _stop_at_once(signum, frame):
             _remove(path)
     # the message from a thread of its own, waited for 1 s at most: a stderr pipe nobody reads any more (a
     # stopped launcher's) must not keep the process alive, holding its files and ports
-    import threading
 
     writer = threading.Thread(target=_write_stderr, args=(b"error: interrupted\n",), daemon=True)
     writer.start()
@@ -75,7 +75,6 @@ def stop_on_signals():
     entry scripts); idempotent. A signal the parent ignores stays ignored (SIGINT for a background job of a
     shell). A command that cleans up after an interrupt itself unblocks them (unblock_signals) and installs its
     own handlers."""
-    import threading
 
     if _WATCHED or threading.current_thread() is not threading.main_thread():
         return

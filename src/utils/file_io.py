@@ -3,9 +3,11 @@ its target, flushed to disk and renamed over it (atomic_output, replace_atomic),
 sees half of it; locks on output folders and temporary folders."""
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -182,7 +184,6 @@ def lock_folder(folder, key="output_path", owner="train.py"):
     ``<folder>/.train.lock`` (kept open; the kernel releases the lock when the process ends, however it ends).
     The folder is created if needed. UserError naming the folder if another process holds the lock. Returns
     the open file object (keep a reference)."""
-    import fcntl
 
     folder = Path(folder)
     try:
@@ -216,8 +217,6 @@ def make_owned_temp_dir(parent, prefix):
     """A fresh temporary folder ``<parent>/<prefix><random>`` whose ``.owner.lock`` this process holds
     (fcntl.flock) until release_temp_dir or its end: remove_stale_temp_dirs can tell a folder left by a killed
     run (lock free) from one a running process is filling (lock held). OSError as tempfile.mkdtemp raises."""
-    import fcntl
-    import tempfile
 
     path = tempfile.mkdtemp(prefix=prefix, dir=parent)
     handle = open(os.path.join(path, OWNER_LOCK), "w", encoding="utf-8")
@@ -244,7 +243,6 @@ def temp_dir_is_mine(path):
 
 def temp_dir_owner_alive(path):
     """Whether a live process holds the lock of the make_owned_temp_dir folder ``path``."""
-    import fcntl
 
     try:
         with open(os.path.join(path, OWNER_LOCK), "a", encoding="utf-8") as handle:

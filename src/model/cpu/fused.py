@@ -19,6 +19,9 @@ Winograd unless the layer's output is under 3 pixels high or wide); the kernel r
 """
 import os
 
+import mindspore as ms
+import mindspore.ops as ops
+
 from src.model.cpu.kernel_build import build_library
 from src.model.srcnn import SRCNN, border, parse_arch
 from src.utils.errors import UserError
@@ -40,8 +43,6 @@ class FusedSRCNNInference:
     shape: the operator runs eagerly (one operator, nothing for a graph to fuse)."""
 
     def __init__(self, net):
-        import mindspore.ops as ops
-
         check_cpu_algo()
         self.net = net
         self.library = build_library()
@@ -55,8 +56,6 @@ class FusedSRCNNInference:
         self.min_size = shrink + 1
 
     def __call__(self, x):
-        import mindspore as ms
-
         net = self.net
         if x.dtype != ms.float32:
             raise UserError(f"the fused CPU kernel takes float32 images, got {x.dtype}")
@@ -80,8 +79,6 @@ class FusedSRCNNTrain(SRCNN):
     gradients; the image gets none (it needs none). Graph mode, static shapes, float32."""
 
     def __init__(self, arch="9-1-5", n1=64, n2=32, padding="replicate"):
-        import mindspore.ops as ops
-
         check_cpu_algo()
         super().__init__(arch, n1, n2, padding)
         library = build_library()
