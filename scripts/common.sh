@@ -96,6 +96,22 @@ check_file() {
     [[ -r $path ]] || fail_usage "$name '$path' is not readable"
 }
 
+# train_paths DATA_PATH OUTPUT_PATH: DATA_PATH checked, both made absolute; PRE_TRAINED_PATH empty until
+# pre_trained_path PATH sets it (an existing, readable checkpoint).
+# shellcheck disable=SC2034  # DATA_PATH, OUTPUT_PATH, PRE_TRAINED_PATH: read by the launcher that sources this
+train_paths() {
+    check_exists DATA_PATH "$1"
+    DATA_PATH=$(abs_path "$1")
+    OUTPUT_PATH=$(abs_path "$2")
+    PRE_TRAINED_PATH=""
+}
+
+# shellcheck disable=SC2034  # read by the launcher
+pre_trained_path() {
+    check_file PRE_TRAINED_PATH "$1"
+    PRE_TRAINED_PATH=$(abs_path "$1")
+}
+
 # find_python: sets PYTHON and puts its folder first on PATH (msrun and mpirun start 'python' from PATH).
 find_python() {
     if [[ -n ${PYTHON:-} ]]; then

@@ -16,9 +16,7 @@ USAGE="usage: $(basename "$0") DATA_PATH OUTPUT_PATH BEGIN_DEVICE DEVICE_NUM RAN
 environment: TRAIN_ARGS='--train_steps=20' extra train.py flags; DRY_RUN=1 print the commands only"
 
 check_nargs 5 6 "$@"
-check_exists DATA_PATH "$1"
-DATA_PATH=$(abs_path "$1")
-OUTPUT_PATH=$(abs_path "$2")
+train_paths "$1" "$2"
 BEGIN_DEVICE=$(check_int BEGIN_DEVICE "$3" 0 7) || exit 2
 DEVICE_NUM=$(check_int DEVICE_NUM "$4" 1 8) || exit 2
 if ((BEGIN_DEVICE + DEVICE_NUM > 8)); then
@@ -26,11 +24,7 @@ if ((BEGIN_DEVICE + DEVICE_NUM > 8)); then
 fi
 check_file RANK_TABLE_FILE "$5"
 RANK_TABLE=$(abs_path "$5")
-PRE_TRAINED_PATH=""
-if (($# == 6)); then
-    check_file PRE_TRAINED_PATH "$6"
-    PRE_TRAINED_PATH=$(abs_path "$6")
-fi
+if (($# == 6)); then pre_trained_path "$6"; fi
 find_python
 launch rank_table --rank_table="$RANK_TABLE" --begin_device="$BEGIN_DEVICE" --device_num="$DEVICE_NUM" \
     --data_path="$DATA_PATH" --output_path="$OUTPUT_PATH" --pre_trained_path="$PRE_TRAINED_PATH" -- \

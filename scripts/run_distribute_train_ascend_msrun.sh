@@ -17,15 +17,9 @@ environment:
   multi-node jobs: from VC_WORKER_HOSTS and VC_TASK_INDEX)"
 
 check_nargs 3 4 "$@"
-check_exists DATA_PATH "$1"
-DATA_PATH=$(abs_path "$1")
-OUTPUT_PATH=$(abs_path "$2")
+train_paths "$1" "$2"
 DEVICE_NUM=$(check_int DEVICE_NUM "$3" 1 8) || exit 2
-PRE_TRAINED_PATH=""
-if (($# == 4)); then
-    check_file PRE_TRAINED_PATH "$4"
-    PRE_TRAINED_PATH=$(abs_path "$4")
-fi
+if (($# == 4)); then pre_trained_path "$4"; fi
 if [[ -n ${LOCAL_WORKER_NUM:-} && $LOCAL_WORKER_NUM != "$DEVICE_NUM" ]]; then
     fail_setup "LOCAL_WORKER_NUM=$LOCAL_WORKER_NUM differs from DEVICE_NUM=$DEVICE_NUM (the devices of this node)"
 fi

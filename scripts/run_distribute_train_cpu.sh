@@ -19,14 +19,8 @@ environment:
 
 check_nargs 3 4 "$@"
 WORKERS=$(check_int WORKER_NUM "$1" 1) || exit 2
-check_exists DATA_PATH "$2"
-DATA_PATH=$(abs_path "$2")
-OUTPUT_PATH=$(abs_path "$3")
-PRE_TRAINED_PATH=""
-if (($# == 4)); then
-    check_file PRE_TRAINED_PATH "$4"
-    PRE_TRAINED_PATH=$(abs_path "$4")
-fi
+train_paths "$2" "$3"
+if (($# == 4)); then pre_trained_path "$4"; fi
 modelarts_hosts  # MA_HOSTS now; msrun_settings does not read them again
 if ((${#MA_HOSTS[@]} > 1)) && [[ -z ${LOCAL_WORKER_NUM:-} ]]; then
     # a ModelArts multi-node job: WORKER_NUM processes spread evenly over its hosts

@@ -31,14 +31,8 @@ fi
 if [[ $(printf '%s\n' "${IDS[@]}" | sort -n | uniq -d) ]]; then
     fail_usage "VISIBLE_DEVICES '$VISIBLE_DEVICES' repeats a GPU id"
 fi
-check_exists DATA_PATH "$3"
-DATA_PATH=$(abs_path "$3")
-OUTPUT_PATH=$(abs_path "$4")
-PRE_TRAINED_PATH=""
-if (($# == 5)); then
-    check_file PRE_TRAINED_PATH "$5"
-    PRE_TRAINED_PATH=$(abs_path "$5")
-fi
+train_paths "$3" "$4"
+if (($# == 5)); then pre_trained_path "$5"; fi
 if [[ -n ${LOCAL_WORKER_NUM:-} && $LOCAL_WORKER_NUM != "$DEVICE_NUM" ]]; then
     fail_setup "LOCAL_WORKER_NUM=$LOCAL_WORKER_NUM differs from DEVICE_NUM=$DEVICE_NUM (the GPUs of this node)"
 fi

@@ -13,14 +13,8 @@ environment: TRAIN_ARGS='--train_steps=20 --batch_size=32' extra train.py flags;
 
 check_nargs 3 4 "$@"
 DEVICE_ID=$(check_int DEVICE_ID "$1" 0 7) || exit 2
-check_exists DATA_PATH "$2"
-DATA_PATH=$(abs_path "$2")
-OUTPUT_PATH=$(abs_path "$3")
-PRE_TRAINED_PATH=""
-if (($# == 4)); then
-    check_file PRE_TRAINED_PATH "$4"
-    PRE_TRAINED_PATH=$(abs_path "$4")
-fi
+train_paths "$2" "$3"
+if (($# == 4)); then pre_trained_path "$4"; fi
 find_python
 launch single --env="DEVICE_ID=$DEVICE_ID" --env=RANK_ID=0 --env=RANK_SIZE=1 --data_path="$DATA_PATH" \
     --output_path="$OUTPUT_PATH" --pre_trained_path="$PRE_TRAINED_PATH" -- --device_target=Ascend \

@@ -11,14 +11,8 @@ USAGE="usage: $(basename "$0") DATA_PATH OUTPUT_PATH [PRE_TRAINED_PATH]
 environment: TRAIN_ARGS='--train_steps=20 --batch_size=32' extra train.py flags; DRY_RUN=1 print the command only"
 
 check_nargs 2 3 "$@"
-check_exists DATA_PATH "$1"
-DATA_PATH=$(abs_path "$1")
-OUTPUT_PATH=$(abs_path "$2")
-PRE_TRAINED_PATH=""
-if (($# == 3)); then
-    check_file PRE_TRAINED_PATH "$3"
-    PRE_TRAINED_PATH=$(abs_path "$3")
-fi
+train_paths "$1" "$2"
+if (($# == 3)); then pre_trained_path "$3"; fi
 find_python
 launch single --data_path="$DATA_PATH" --output_path="$OUTPUT_PATH" --pre_trained_path="$PRE_TRAINED_PATH" -- \
     --device_target=CPU

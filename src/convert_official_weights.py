@@ -2,23 +2,14 @@
 
     python src/convert_official_weights.py --mat_path=x3.mat --output=srcnn_955_x3.ckpt [--scale=3]
 
-The MAT-file holds float64 weights_conv1 (f1^2, n1), biases_conv1 (n1, 1), weights_conv2 (n1, f2^2, n2) (or
-(n1, n2) when f2 = 1), biases_conv2 (n2, 1), weights_conv3 (n2, f3^2), biases_conv3 (1, 1). Each kernel is
-flattened column-major: W1[r + f1*c, o] = K1[o][r, c], W2[j, r + f2*c, o] = K2[o, j][r, c],
-W3[i, r + f3*c] = K3[i][r, c]. MATLAB applies them as correlation (no flip) with replicate padding, which is
-exactly this repository's SRCNN with padding=replicate. The architecture is read off the shapes.
+The MAT-file layout and the conversion: src/model/official_weights.py.
 """
 import argparse
 import os
 import sys
 
-if __name__ == "__main__" and not __package__:
-    # Run as a script: the repo root replaces this folder on sys.path (src/*.py must not shadow other modules).
-    _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if sys.path and os.path.abspath(sys.path[0] or os.curdir) == os.path.dirname(os.path.abspath(__file__)):
-        sys.path[0] = _REPO_ROOT
-    else:
-        sys.path.insert(0, _REPO_ROOT)
+if __name__ == "__main__" and not __package__:  # run as a script: the repo root replaces src/ on sys.path
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import src  # noqa: E402,F401  (CPU kernel setting, before MindSpore loads)
 from src.model.official_weights import convert  # noqa: E402

@@ -13,13 +13,8 @@ Unreadable and too-small images are skipped with a warning. The output appears o
 import os
 import sys
 
-if __name__ == "__main__" and not __package__:
-    # Run as a script: the repo root replaces this folder on sys.path (src/*.py must not shadow other modules).
-    _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if sys.path and os.path.abspath(sys.path[0] or os.curdir) == os.path.dirname(os.path.abspath(__file__)):
-        sys.path[0] = _REPO_ROOT
-    else:
-        sys.path.insert(0, _REPO_ROOT)
+if __name__ == "__main__" and not __package__:  # run as a script: the repo root replaces src/ on sys.path
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import signal  # noqa: E402
 
 import src  # noqa: E402,F401  (CPU kernel setting, before MindSpore loads)

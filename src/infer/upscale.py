@@ -16,10 +16,9 @@ from src.model.checkpoint import checkpoint_settings, resolve_checkpoint
 from src.protocol.comparison import make_comparison, save_scored_images, upscale_image
 from src.protocol.image_io import (
     SCORING_BYTES_PER_PIXEL,
-    ImageReadError,
     check_fits_memory,
     list_images,
-    read_image,
+    read_or_skip,
     write_image,
 )
 from src.protocol.naming import output_names, saved_image_name
@@ -34,18 +33,15 @@ from src.protocol.scoring import (
 )
 from src.utils.checks import check_output_file, check_output_folder, check_outputs_spare_inputs
 from src.utils.errors import UserError
-from src.utils.progress import progress, warn
+from src.utils.progress import progress
 
 
 def _upscale_all(paths, names, scale, predict, out_dir, compare, input_path, skipped):
     """Upscale mode: write every readable image of ``paths`` ``scale`` x larger; returns how many were written."""
     written = 0
     for path in progress(paths, desc=f"upscale x{scale}"):
-        try:
-            img = read_image(path)
-        except ImageReadError as err:
-            warn(f"skipped {path}: not a readable image ({err.reason})")
-            skipped.append(str(path))
+        img = read_or_skip(path, skipped)
+        if img is None:
             continue
         try:
             sr, bicubic = upscale_image(img, scale, lambda lr_y: check_finite_output(predict(lr_y)))

@@ -15,6 +15,7 @@ from PIL import Image, ImageOps
 
 from src.utils.errors import UserError
 from src.utils.file_io import write_atomic
+from src.utils.progress import warn
 
 
 def image_inputs(key, folder):
@@ -174,6 +175,17 @@ def read_image(path):
     except Exception as err:  # noqa: BLE001 - decoders raise OSError, SyntaxError, ValueError, zlib.error, ...
         raise _unreadable(path, err) from None
 
+
+
+def read_or_skip(path, skipped):
+    """``read_image(path)``, or None after a ``warning: skipped <path>: not a readable image (...)`` line, with
+    ``path`` appended to the list ``skipped``: one unreadable file does not stop a run over a folder."""
+    try:
+        return read_image(path)
+    except ImageReadError as err:
+        warn(f"skipped {path}: not a readable image ({err.reason})")
+        skipped.append(str(path))
+        return None
 
 # Bytes per pixel of a ground truth while it is scored: the protocol's float64 copies (YCbCr, Y, bicubic down
 # and up) and the network's float32 activations (64 + 32 channels of the widest shipped 9-x-5 network, whole

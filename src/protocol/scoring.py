@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from src.protocol.degradation import modcrop, prepare_pair, to_uint8
-from src.protocol.image_io import ImageReadError, check_fits_memory, list_images, read_image
+from src.protocol.image_io import check_fits_memory, list_images, read_or_skip
 from src.protocol.metrics import SSIM_WINDOW, psnr, ssim
 from src.protocol.naming import dataset_name, image_name
 from src.utils.errors import UserError
@@ -72,11 +72,8 @@ def iter_images(data_path, scale, skipped, *, paths=None, show_progress=True, de
     why = f": {min_side_reason}" if min_side_reason and needed > protocol_side else ""
     desc = f"{dataset_name(data_path)} x{scale}" if desc is None else desc
     for path in progress(paths, desc=desc) if show_progress else paths:
-        try:
-            img = read_image(path)
-        except ImageReadError as err:
-            warn(f"skipped {path}: not a readable image ({err.reason})")
-            skipped.append(str(path))
+        img = read_or_skip(path, skipped)
+        if img is None:
             continue
         cropped = modcrop(img, scale)
         if min(cropped.shape[:2]) < needed:
