@@ -103,7 +103,8 @@ init_context("CPU")
 import mindspore as ms
 from mindspore.mindrecord import FileWriter
 
-from src.model.checkpoint import build_network, save_checkpoint
+from src.model.checkpoint import save_checkpoint
+from src.model.network import build_network
 
 from tests.conftest import save_near_identity_checkpoint
 

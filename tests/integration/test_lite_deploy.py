@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import one_line_error, read_json, run_entry
-from tests.test_convert_official_weights import write_mat
+from tests.integration.test_convert_official_weights import write_mat
 
 REPO = Path(__file__).resolve().parents[2]
 HARNESS = REPO / "ascend310_infer" / "out" / "main"

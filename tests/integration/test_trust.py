@@ -71,7 +71,8 @@ from src.model_utils.device import init_context
 init_context("CPU")
 import mindspore as ms
 
-from src.model.checkpoint import PARAM_NAMES, build_network, save_checkpoint
+from src.model.checkpoint import PARAM_NAMES, save_checkpoint
+from src.model.network import build_network
 from tests.conftest import save_near_identity_checkpoint
 
 work = Path(sys.argv[1])
