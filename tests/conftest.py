@@ -17,6 +17,21 @@ requires_compiler = pytest.mark.skipif(find_compiler() is None, reason="no C++ c
 DATASETS = Path(os.environ.get("SRCNN_DATASETS", REPO_ROOT.parent / "shared" / "datasets"))
 
 
+# Markers by where a test lives and what it uses (pytest.ini declares them): `-m unit`, `-m "not needs_shared"`...
+ROOT_FIXTURES = {"two_hosts", "small_disk"}  # network namespaces, a tmpfs mount
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        tier = Path(str(item.path)).relative_to(REPO_ROOT / "tests").parts[0]
+        if tier in ("unit", "integration"):
+            item.add_marker(tier)
+        if "datasets_dir" in item.fixturenames:
+            item.add_marker("needs_shared")
+        if ROOT_FIXTURES & set(item.fixturenames):
+            item.add_marker("needs_root")
+
+
 @pytest.fixture(scope="session")
 def repo_root():
     return REPO_ROOT
