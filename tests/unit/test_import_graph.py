@@ -1,6 +1,7 @@
 """The shape of src/, read from the source with ast (nothing is imported): no import cycle between modules, the
 packages' dependencies point one way, and the framework-free modules never load MindSpore when imported."""
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,7 @@ def _imports(node, module_level):
     return names
 
 
+@functools.lru_cache(maxsize=None)  # parsed once for all the tests (treat the result as read-only)
 def _graph(module_level):
     """{module: set of src modules it imports} (and every external top-level package in '<ext>' entries)."""
     graph = {}
