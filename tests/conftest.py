@@ -19,6 +19,9 @@ DATASETS = Path(os.environ.get("SRCNN_DATASETS", REPO_ROOT.parent / "shared" / "
 
 # Markers by where a test lives and what it uses (pytest.ini declares them): `-m unit`, `-m "not needs_shared"`...
 ROOT_FIXTURES = {"two_hosts", "small_disk"}  # network namespaces, a tmpfs mount
+# Files whose tests mostly take 20-90 s each on the 2-core machine (measured with --durations): launches of
+# several MindSpore processes, the Lite converter and C++ harness on Set5, packaging and tabling a trained run.
+SLOW_FILES = {"test_distributed.py", "test_lite_deploy.py", "test_release.py"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -30,6 +33,8 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker("needs_shared")
         if ROOT_FIXTURES & set(item.fixturenames):
             item.add_marker("needs_root")
+        if item.path.name in SLOW_FILES:
+            item.add_marker("slow")
 
 
 @pytest.fixture(scope="session")
