@@ -1,7 +1,8 @@
-"""The unit tier's rules, enforced rather than hoped for: no subprocess, no network, no ../shared. A unit test
-that needs any of them belongs in tests/integration."""
+"""The unit tier's rules, enforced rather than hoped for: no subprocess, no network, no ../shared, no MindSpore.
+A unit test that needs any of them belongs in tests/integration."""
 import socket
 import subprocess
+import sys
 
 import numpy.testing  # noqa: F401  (its import runs lscpu once: before the rule below, not in a test)
 import pytest
@@ -18,6 +19,9 @@ def _unit_tier_rules(monkeypatch):
     monkeypatch.setattr(subprocess, "Popen", _refuse("start a subprocess"))
     monkeypatch.setattr(socket.socket, "connect", _refuse("open a network connection"))
     monkeypatch.setattr(socket.socket, "bind", _refuse("open a network socket"))
+    had_mindspore = "mindspore" in sys.modules  # (in a full run the integration tier may have loaded it)
+    yield
+    assert had_mindspore or "mindspore" not in sys.modules, "a unit test loaded MindSpore (framework-free code only)"
 
 
 @pytest.fixture
