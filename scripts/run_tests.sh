@@ -6,4 +6,5 @@ bash scripts/setup_env.sh
 if ! command -v shellcheck >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     (apt-get update -qq && apt-get install -y -qq shellcheck) >/dev/null 2>&1 || echo "note: could not install shellcheck"
 fi
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@" tests
+# no path given: pytest.ini's testpaths, the unit tier first, then the integration tier
+exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -17,6 +17,26 @@ requires_compiler = pytest.mark.skipif(find_compiler() is None, reason="no C++ c
 DATASETS = Path(os.environ.get("SRCNN_DATASETS", REPO_ROOT.parent / "shared" / "datasets"))
 
 
+# Markers by where a test lives and what it uses (pytest.ini declares them): `-m unit`, `-m "not needs_shared"`...
+ROOT_FIXTURES = {"two_hosts", "small_disk"}  # network namespaces, a tmpfs mount
+# Files whose tests mostly take 20-90 s each on the 2-core machine (measured with --durations): launches of
+# several MindSpore processes, the Lite converter and C++ harness on Set5, packaging and tabling a trained run.
+SLOW_FILES = {"test_distributed.py", "test_lite_deploy.py", "test_release.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        tier = Path(str(item.path)).relative_to(REPO_ROOT / "tests").parts[0]
+        if tier in ("unit", "integration"):
+            item.add_marker(tier)
+        if "datasets_dir" in item.fixturenames:
+            item.add_marker("needs_shared")
+        if ROOT_FIXTURES & set(item.fixturenames):
+            item.add_marker("needs_root")
+        if item.path.name in SLOW_FILES:
+            item.add_marker("slow")
+
+
 @pytest.fixture(scope="session")
 def repo_root():
     return REPO_ROOT

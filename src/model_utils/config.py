@@ -367,6 +367,9 @@ def get_config(argv=None, *, defaults_path=DEFAULT_CONFIG_PATH, description=None
     for key, _, source in flags:
         if key in schema.defaults:
             _check_flag_is_for(script, keys, key, source)
+        elif keys is not None:  # suggest one of this script's own keys, not another script's
+            _coerce(schema._replace(defaults={k: v for k, v in schema.defaults.items() if k in keys}), key, "",
+                    source, text=True)
     values, sources = dict(schema.defaults), {}
     for path, source in files:
         for key, value in _read_yaml(path, source)[0].items():

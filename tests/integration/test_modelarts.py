@@ -240,3 +240,35 @@ def test_a_local_train_url_does_not_replace_an_explicit_output_path(tmp_path):
     assert str(info.value) == (f"train_url {train_url} is a local folder, used as output_path, but output_path "
                                f"{tmp_path}/mine (from --output_path={tmp_path}/mine) names another: give one of "
                                "them, or the same folder to both")
+
+
+def test_wrapper_copies_data_and_checkpoint_in_and_outputs_out(object_store, tmp_path, monkeypatch):
+    """moxing_wrapper around a job (what eval.py/export.py/train.py do) against the object store: data_url into
+    data_path's folder (data_path names a file), checkpoint_url into checkpoint_path's folder before the job and
+    its hooks, output_path up to train_url after them."""
+    endpoint, s3 = object_store
+    s3.put_object(Bucket=BUCKET, Key="job4/data/train.mindrecord", Body=b"records")
+    s3.put_object(Bucket=BUCKET, Key="job4/ckpt/srcnn.ckpt", Body=b"weights")
+    monkeypatch.setitem(sys.modules, "moxing", None)  # the OBS SDK path
+    for name in ("RANK_SIZE", "DEVICE_ID", "MS_ROLE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in _obs_env(endpoint).items():
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "out"
+    cfg = get_config(["--enable_modelarts=true", f"--data_url=obs://{BUCKET}/job4/data",
+                      f"--data_path={tmp_path}/d/train.mindrecord", f"--checkpoint_url=obs://{BUCKET}/job4/ckpt",
+                      f"--checkpoint_path={tmp_path}/c/srcnn.ckpt", f"--train_url=obs://{BUCKET}/job4/out",
+                      f"--output_path={out}"])
+    order = []
+
+    def job(x):
+        order.append(("job", (tmp_path / "d" / "train.mindrecord").read_bytes(),
+                      (tmp_path / "c" / "srcnn.ckpt").read_bytes()))
+        (out / "result.txt").write_text("done")
+        return x * 2
+
+    run = moxing_adapter.moxing_wrapper(cfg, pre_process=lambda: order.append("pre"),
+                                        post_process=lambda: order.append("post"))(job)
+    assert run(21) == 42
+    assert order == ["pre", ("job", b"records", b"weights"), "post"]
+    assert s3.get_object(Bucket=BUCKET, Key="job4/out/result.txt")["Body"].read() == b"done"

@@ -1,25 +1,12 @@
-"""The oneDNN ISA cap of src/__init__.py: AVX-512 for the convolution-free CPU paths, AVX2 for the entry
-points that run MindSpore's own convolution kernels, the user's value kept, a parent's default recomputed."""
+"""The oneDNN ISA cap of src/__init__.py in real processes: the user's value kept, a parent's default
+recomputed (the choice per entry point: tests/unit/test_onednn_default.py)."""
 import os
 import subprocess
 import sys
 import tempfile
 
-import pytest
-
 from src import RUNS_CONVOLUTION_KERNELS, default_onednn_isa
 from tests.conftest import REPO_ROOT
-
-
-@pytest.mark.parametrize("entry_point, expected", [
-    ("/repo/train.py", "AVX512_CORE"),
-    ("eval.py", "AVX512_CORE"),
-    ("", "AVX512_CORE"),  # python -c, an interactive session
-    ("/repo/export.py", "AVX2"),
-    ("scripts/run_infer_reference.py", "AVX2"),
-])
-def test_default_isa_follows_the_work(entry_point, expected):
-    assert default_onednn_isa(entry_point) == expected
 
 
 def isa_seen_by(script_name, env):
