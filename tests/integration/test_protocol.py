@@ -5,7 +5,6 @@ import os
 import struct
 import subprocess
 import sys
-import time
 import zlib
 from pathlib import Path
 
@@ -198,16 +197,6 @@ def test_imresize_rejects_bad_arguments():
         imresize(np.zeros((4, 4)), 2, output_shape=(8, 8))
     with pytest.raises(ValueError):
         imresize(np.zeros(4), 2)
-
-
-def test_imresize_is_fast_on_512x512():
-    img = np.random.default_rng(6).random((512, 512))
-    imresize(img, 1 / 3)  # warm-up
-    start = time.perf_counter()
-    lr = imresize(img, 1 / 3)
-    imresize(lr, output_shape=img.shape)
-    # A few ms on an idle core; the bound is loose because the test machine is shared.
-    assert time.perf_counter() - start < 0.5
 
 
 # ----------------------------------------------------------------------------------------------------------
