@@ -25,7 +25,7 @@ from src.utils.errors import UserError
 MESSAGE_BYTES = 400
 
 
-# the marker the launchers look for (scripts/common.sh): this rank was stopped by another rank's loss
+# the marker the launchers look for (src/model_utils/launch.py): this rank was stopped by another rank's loss
 LOST_PEER_MARKER = "stopped: a collective operation failed"
 
 
