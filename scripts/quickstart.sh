@@ -3,4 +3,4 @@
 set -eu
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
-exec .venv/bin/python -m src.quickstart "$@"
+exec .venv/bin/python -m src.release.quickstart "$@"
