@@ -2,6 +2,7 @@
 import json
 import math
 import os
+import select
 import struct
 import subprocess
 import sys
@@ -551,8 +552,17 @@ def test_progress_draws_on_a_real_terminal(monkeypatch):
     with os.fdopen(slave, "w") as terminal:
         monkeypatch.setattr(sys, "stderr", terminal)
         assert list(progress(iter(range(3)), total=3, desc="Set5 x2")) == [0, 1, 2]
-    text = os.read(master, 4096).decode()
+    chunks = []  # the bar's redraws may arrive in separate reads
+    while select.select([master], [], [], 1.0)[0]:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the terminal's other end is closed and everything was read
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
     os.close(master)
+    text = b"".join(chunks).decode()
     assert "Set5 x2" in text and "3/3" in text and "it/s" in text and "ETA" in text
 
 
