@@ -7,4 +7,5 @@ if ! command -v shellcheck >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v a
     (apt-get update -qq && apt-get install -y -qq shellcheck) >/dev/null 2>&1 || echo "note: could not install shellcheck"
 fi
 # no path given: pytest.ini's testpaths, the unit tier first, then the integration tier
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# --durations: the slowest tests in every log, so the suite's time stays watched
+exec .venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 "$@"

@@ -134,7 +134,7 @@ def summarize(images, *, dataset, scale, skipped=()):
     }
 
 
-def evaluate(predict, images, scale, *, source, skipped=(), key="data_path", on_image=None):
+def evaluate(predict, images, scale, *, source, skipped=(), key="data_path", on_image=None, pairs=None):
     """Score ``predict`` on ``images`` with the SRCNN_v1 protocol at ``scale``; returns ``summarize``'s dict.
 
     ``images`` yields ``(name, uint8 ground truth)``, usually ``iter_images(source, scale, skipped)``;
@@ -142,12 +142,16 @@ def evaluate(predict, images, scale, *, source, skipped=(), key="data_path", on_
     float32 HxW bicubic input in [0, 1] and returns the same shape. An ImageSizeError from it, an output of
     another shape or with NaN/Inf is a UserError naming the image of ``source``; no image left is one naming
     ``key``. ``on_image(name, img, sr, lr_up, scores)``, if given, is called after each image is scored
-    (e.g. to save its result).
+    (e.g. to save its result). ``pairs``, if given, is a dict of ``name -> prepare_pair(img, scale)``
+    filled on first use: a caller scoring the same images many times (training validation) keeps one.
     """
     scale = int(scale)
     scored = []
     for name, img in images:
-        hr_y, lr_up = prepare_pair(img, scale)
+        if pairs is None:
+            hr_y, lr_up = prepare_pair(img, scale)
+        else:
+            hr_y, lr_up = pairs[name] if name in pairs else pairs.setdefault(name, prepare_pair(img, scale))
         try:
             sr = np.asarray(predict(lr_up, name))
         except ImageSizeError as err:

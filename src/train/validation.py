@@ -2,7 +2,7 @@
 (Y channel, shave = scale), as eval.py scores a checkpoint."""
 from typing import NamedTuple
 
-from src.protocol.degradation import prepare_pair, to_uint8
+from src.protocol.degradation import to_uint8
 from src.protocol.image_io import holdout_names
 from src.protocol.scoring import evaluate, iter_images, no_usable_images
 from src.utils.errors import UserError
@@ -40,6 +40,7 @@ def build_validator(cfg, net):
                              training=False)
     predictor = MindSporePredictor(eval_net, cfg.tile_size)
     eval_params = {p.name: p for p in eval_net.get_parameters()}
+    pairs = {}  # name -> (hr_y, lr_up): the degradation is the same at every validation
 
     def validate():
         for param in net.trainable_params():
@@ -48,10 +49,10 @@ def build_validator(cfg, net):
 
         def keep_first(name, img, sr, lr_up, scores):  # the first image's output, to show
             if not first:
-                first.append((name, to_uint8(sr), prepare_pair(img, cfg.scale)[0]))
+                first.append((name, to_uint8(sr), pairs[name][0]))
 
         result = evaluate(predictor, images, cfg.scale, source=cfg.validation_path, skipped=skipped,
-                          key="validation_path", on_image=keep_first)
+                          key="validation_path", on_image=keep_first, pairs=pairs)
         return Validation(psnr=result["psnr"], ssim=result["ssim"], bicubic_psnr=result["bicubic_psnr"],
                           image=first[0])
 

@@ -131,6 +131,7 @@ def test_validation_scores_the_current_weights_as_the_protocol_does(inputs):
     from src.protocol.metrics import psnr, ssim
     from src.train.step import build_model
     from src.train.validation import build_validator
+    import mindspore as ms
 
     cfg = _cfg(inputs, f"--validation_path={inputs['val']}")
     net, _, _ = build_model(cfg, total_steps=1)
@@ -155,6 +156,18 @@ def test_validation_scores_the_current_weights_as_the_protocol_does(inputs):
     assert name == "a" and sr_y.dtype == np.uint8
     np.testing.assert_array_equal(hr_y, first[0])
     assert np.abs(sr_y.astype(int) - first[1]).max() <= 1
+
+    for param in net.trainable_params():  # a second validation (its degraded pairs cached) scores new weights:
+        if param.name.startswith("conv3"):  # a constant 0.5 output
+            param.set_data(ms.Tensor(np.full(param.shape, 0.5 if "bias" in param.name else 0.0, np.float32)))
+    again = validate()
+    hr_y, lr_up = prepare_pair(read_image(f"{inputs['val']}/a.png"), 2)
+    assert again.image[0] == "a" and np.array_equal(again.image[2], hr_y)
+    assert np.all(again.image[1] == 128)  # uint8(0.5 * 255)
+    assert again.psnr == pytest.approx(np.mean([psnr(np.full_like(hr_y, 128), hr_y, shave_border=2) for hr_y in
+                                                [prepare_pair(read_image(f"{inputs['val']}/{n}.png"), 2)[0]
+                                                 for n in ("a", "b")]]), abs=1e-9)
+    assert again.bicubic_psnr == result.bicubic_psnr
 
     held = build_validator(_cfg(inputs, f"--validation_path={inputs['val']}", "--holdout_images=b"), net)()
     assert held.image[0] == "b"
