@@ -284,6 +284,7 @@ SCRIPT_KEYS = {
     "eval_onnx.py": ("data_path", "onnx_path", "scale", "device_target", "device_id", "output_json"),
     "preprocess.py": ("data_path", "output_path", "scale", "image_height", "image_width"),
     "postprocess.py": ("data_path", "result_path", "preprocess_path", "scale", "output_json"),
+    "convert_official_weights.py": ("mat_path", "output", "scale"),
     "run_infer_reference.py": ("mindir_path", "input_path", "result_path", "device_type", "device_id", "data_path",
                                "scale", "output_json", "print_input_shape"),
 }

@@ -75,3 +75,39 @@ def test_not_an_srcnn_mat_file_is_one_line(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith(f"error: {mat} is not an SRCNN_v1 model: missing")
     assert not (tmp_path / "o.ckpt").exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    ([], "error: mat_path is empty: give --mat_path=FILE.mat"),
+    (["--mat_path=x3.mat"], "error: output is empty: give --output=FILE.ckpt"),
+    (["--mat_path=x3.mat", "--output=o.ckpt", "--scale=5"], "error: config key 'scale' must be one of 2, 3, 4"),
+    (["--mat_path=x3.mat", "--output=o.ckpt", "--lr=0.1"], "error: config key 'lr' is not used by "
+                                                           "convert_official_weights.py"),
+])
+def test_bad_flags_are_one_line(tmp_path, flags, message):
+    proc = subprocess.run([sys.executable, str(REPO / "src/convert_official_weights.py"), *flags], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert proc.stderr.startswith(message), proc.stderr
+    assert not (tmp_path / "o.ckpt").exists()
+
+
+def test_scale_is_recorded_only_when_given(tmp_path):
+    rng = np.random.default_rng(3)
+    mat = tmp_path / "x3.mat"
+    write_mat(mat, rng.normal(0, 0.1, (4, 9, 9)), rng.normal(0, 0.1, 4), rng.normal(0, 0.1, (2, 4, 1, 1)),
+              rng.normal(0, 0.1, 2), rng.normal(0, 0.1, (2, 5, 5)), 0.0)
+    for name, flags in (("given.ckpt", ["--scale=4"]), ("unknown.ckpt", [])):
+        proc = subprocess.run([sys.executable, "src/convert_official_weights.py", f"--mat_path={mat}",
+                               f"--output={tmp_path / name}", *flags], cwd=REPO, capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    import src  # noqa: F401
+    from src.model_utils.device import init_context
+
+    init_context("CPU")
+    from src.model.network import network_from_checkpoint
+
+    assert int(network_from_checkpoint(str(tmp_path / "given.ckpt"), padding="replicate", training=False)[1]["scale"]) == 4
+    assert "scale" not in network_from_checkpoint(str(tmp_path / "unknown.ckpt"), padding="replicate",
+                                                  training=False)[1]

@@ -329,7 +329,7 @@ def test_checkpoint_url_needs_a_local_path(monkeypatch, tmp_path):
 # ---------------------------------------------------------------- each entry script its own keys
 
 ENTRY_SCRIPTS = ("train.py", "eval.py", "eval_onnx.py", "export.py", "test.py", "preprocess.py", "postprocess.py",
-                 "create_dataset.py", "run_infer_reference.py")
+                 "create_dataset.py", "run_infer_reference.py", "convert_official_weights.py")
 
 
 def _help_flags(script, capsys):
