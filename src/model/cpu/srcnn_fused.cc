@@ -25,18 +25,23 @@
 #include <utility>
 #include <vector>
 
+// VEC: floats per vector; NACC: accumulators per register block (P pixels x G channel vectors, G <= GMAX).
+// AVX2 has 16 registers: 4 weight vectors + 12 accumulators + the broadcast would not fit, so its FMAs took
+// their weights from memory (15 loads per 12 FMAs, load-bound); 2 x 6 keeps them in registers (8 loads).
 #if defined(__AVX512F__)
 #define VEC 16
 #define NACC 24
+#define GMAX 4
 #elif defined(__AVX__)
 #define VEC 8
 #define NACC 12
+#define GMAX 2
 #else
 #define VEC 4
 #define NACC 12
+#define GMAX 4
 #endif
 #define CPAD 16  // channel padding: a multiple of every VEC
-#define GMAX 4   // channel vectors per register block
 
 typedef float vf __attribute__((vector_size(VEC * 4), aligned(4)));
 
@@ -58,7 +63,18 @@ struct Buffer {  // zeroed, 64-byte aligned; throws std::bad_alloc (the entry po
 
 inline vf load(const float *p) { return *reinterpret_cast<const vf *>(p); }
 inline void store(float *p, vf v) { *reinterpret_cast<vf *>(p) = v; }
-inline vf splat(float s) { return vf{} + s; }
+// Every lane s. Not vf{} + s: 0 + s must turn -0 into +0, so the compiler adds in a register and broadcasts
+// that on a shuffle port the FMAs share (AVX2); s - 0 is s exactly, and this is one broadcast load.
+inline vf splat(float s) { return s - vf{}; }
+// Keeps v in a register: GCC would otherwise fold the load into every FMA that uses it (a load per FMA; x86
+// without AVX-512 has too few load ports for that).
+inline void in_register(vf &v) {
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(__AVX512F__)
+  asm("" : "+x"(v));
+#else
+  (void)v;
+#endif
+}
 inline vf relu(vf v) { return v > 0 ? v : vf{}; }
 inline int round_up(int n) { return (n + CPAD - 1) / CPAD * CPAD; }
 
@@ -90,6 +106,24 @@ inline void conv_block(const float *const *rows, const Layer &l, int c0, int x, 
   for (int g = 0; g < G; g++) {
     vf bias = load(&l.b[c0 + g * VEC]);
     for (int p = 0; p < P; p++) acc[p][g] = bias;
+  }
+  if (l.c_in == 1) {  // the image (layer 1) or one gradient channel: no channel loop, the taps of a row in a run
+    for (int ky = 0; ky < l.k; ky++) {
+      if (!rows[ky]) continue;
+      const float *in = rows[ky] + x, *w = &l.w[static_cast<size_t>(ky * l.k) * l.c_out + c0];
+      for (int kx = 0; kx < l.k; kx++, w += l.c_out) {
+        vf wv[G];
+        for (int g = 0; g < G; g++) wv[g] = load(w + g * VEC);
+        for (int p = 0; p < P; p++) {
+          vf s = splat(in[kx + p]);
+          for (int g = 0; g < G; g++) acc[p][g] += s * wv[g];
+        }
+      }
+    }
+    for (int p = 0; p < P; p++)
+      for (int g = 0; g < G; g++)
+        store(out + static_cast<size_t>(x + p) * out_stride + c0 + g * VEC, rectify ? relu(acc[p][g]) : acc[p][g]);
+    return;
   }
   for (int ky = 0; ky < l.k; ky++) {
     if (!rows[ky]) continue;  // a row of zero padding
@@ -457,7 +491,10 @@ inline void wino_wgrad_block(const float *v, int c_in, const float *z, int c_out
   vf acc[P][G] = {};
   for (int i = 0; i < count; i++) {
     vf zv[G];
-    for (int g = 0; g < G; g++) zv[g] = load(z + static_cast<size_t>(i) * c_out + co0 + g * VEC);
+    for (int g = 0; g < G; g++) {
+      zv[g] = load(z + static_cast<size_t>(i) * c_out + co0 + g * VEC);
+      in_register(zv[g]);
+    }
     for (int p = 0; p < P; p++) {
       vf s = splat(v[static_cast<size_t>(i) * c_in + ci0 + p]);
       for (int g = 0; g < G; g++) acc[p][g] += s * zv[g];
@@ -871,18 +908,52 @@ inline void weight_grad_tail(const float *in, int in_w, const float *grad, int h
   }
 }
 
+// The image's weight gradient (one input channel) for the taps t0 .. t0 + P in row-major order: dw[t][co] +=
+// sum over pixels of in[y + t / k][x + t % k] * grad[y][x][co], channels co0 .. co0 + G * VEC.
+template <int P, int G>
+void image_weight_grad_block(const float *in, int in_w, const float *grad, int h, int w, int c_out, int k, int t0,
+                             int co0, float *dw) {
+  int off[P];
+  for (int p = 0; p < P; p++) off[p] = (t0 + p) / k * in_w + (t0 + p) % k;
+  vf acc[P][G];
+  for (int p = 0; p < P; p++)
+    for (int g = 0; g < G; g++) acc[p][g] = vf{};
+  for (int y = 0; y < h; y++) {
+    const float *src = in + static_cast<size_t>(y) * in_w, *g_row = grad + static_cast<size_t>(y) * w * c_out + co0;
+    for (int x = 0; x < w; x++) {
+      vf gv[G];
+      for (int g = 0; g < G; g++) gv[g] = load(g_row + static_cast<size_t>(x) * c_out + g * VEC);
+      for (int p = 0; p < P; p++) {
+        vf s = splat(src[x + off[p]]);
+        for (int g = 0; g < G; g++) acc[p][g] += s * gv[g];
+      }
+    }
+  }
+  for (int p = 0; p < P; p++)
+    for (int g = 0; g < G; g++) {
+      float *d = dw + static_cast<size_t>(t0 + p) * c_out + co0 + g * VEC;
+      store(d, load(d) + acc[p][g]);
+    }
+}
+
+template <int P, int G>
+inline void image_weight_grad_tail(const float *in, int in_w, const float *grad, int h, int w, int c_out, int k, int t0,
+                                   int count, int co0, float *dw) {
+  if constexpr (P > 1) {
+    if (count == P - 1) return image_weight_grad_block<P - 1, G>(in, in_w, grad, h, w, c_out, k, t0, co0, dw);
+    image_weight_grad_tail<P - 1, G>(in, in_w, grad, h, w, c_out, k, t0, count, co0, dw);
+  }
+}
+
 template <int G>
 void weight_grad_group(const float *in, int in_w, int c_in, const float *grad, int h, int w, int c_out, int k, int co0,
                        float *dw) {
-  if (c_in == 1) {  // the image: a block of P taps along x (pixel x + kx + p is tap kx + p's input)
+  if (c_in == 1) {  // the image: blocks of P taps in row-major order (k * k of them, few tails)
     constexpr int P = NACC / G;
-    for (int ky = 0; ky < k; ky++) {
-      int kx = 0;
-      for (; kx + P <= k; kx += P)
-        weight_grad_block<P, G>(in, in_w, 1, grad, h, w, c_out, ky, kx, 0, co0, dw + static_cast<size_t>(ky * k + kx) * c_out);
-      if (kx < k)
-        weight_grad_tail<P, G>(in, in_w, grad, h, w, c_out, ky, kx, k - kx, co0, dw + static_cast<size_t>(ky * k + kx) * c_out);
-    }
+    const int taps = k * k;
+    int t = 0;
+    for (; t + P <= taps; t += P) image_weight_grad_block<P, G>(in, in_w, grad, h, w, c_out, k, t, co0, dw);
+    if (t < taps) image_weight_grad_tail<P, G>(in, in_w, grad, h, w, c_out, k, t, taps - t, co0, dw);
     return;
   }
   // input channels in blocks of P, a power of two: c_in is a multiple of CPAD
@@ -896,6 +967,13 @@ void weight_grad_group(const float *in, int in_w, int c_in, const float *grad, i
 
 // A hidden layer's weight gradient (packed layout of Layer::w), accumulated into dw.
 void weight_grad(const float *in, int in_w, int c_in, const float *grad, int h, int w, int c_out, int k, float *dw) {
+  constexpr int kBand = 8;  // the image's: bands of rows, so each band of grad stays in L2 for all the taps
+  if (c_in == 1 && h > kBand) {
+    for (int y0 = 0; y0 < h; y0 += kBand)
+      weight_grad(in + static_cast<size_t>(y0) * in_w, in_w, 1, grad + static_cast<size_t>(y0) * w * c_out,
+                  std::min(kBand, h - y0), w, c_out, k, dw);
+    return;
+  }
   for (int co0 = 0; co0 < c_out; co0 += GMAX * VEC) {
     switch (std::min(GMAX, (c_out - co0) / VEC)) {
       case 4: weight_grad_group<4>(in, in_w, c_in, grad, h, w, c_out, k, co0, dw); break;
@@ -943,6 +1021,52 @@ Layer transposed(const Layer &l) {
   return t;
 }
 
+// The last layer's weight gradient (one output channel): dw[ky][kx][c] += sum over y < h, x of dy[y][x]
+// in[y + ky][x + kx][c], with dy zero-padded by K - 1 on each side (qy, qw floats a row): along each input
+// row, every input pixel is loaded once for the K taps kx it meets (x = v - kx).
+template <int K, int G>
+void last_weight_grad_group(const float *in, int in_w, int c, const float *qy, int qw, int h, int c0, float *dw) {
+  for (int ky = 0; ky < K; ky++) {
+    vf acc[K][G];
+    for (int kx = 0; kx < K; kx++)
+      for (int g = 0; g < G; g++) acc[kx][g] = vf{};
+    for (int y = 0; y < h; y++) {
+      const float *src = in + static_cast<size_t>(y + ky) * in_w * c + c0;
+      const float *d = qy + static_cast<size_t>(y + K - 1) * qw + K - 1;
+      for (int v = 0; v < in_w; v++) {
+        vf pv[G];
+        for (int g = 0; g < G; g++) pv[g] = load(src + static_cast<size_t>(v) * c + g * VEC);
+        for (int kx = 0; kx < K; kx++) {
+          vf s = splat(d[v - kx]);
+          for (int g = 0; g < G; g++) acc[kx][g] += s * pv[g];
+        }
+      }
+    }
+    for (int kx = 0; kx < K; kx++)
+      for (int g = 0; g < G; g++) {
+        float *o = dw + static_cast<size_t>(ky * K + kx) * c + c0 + g * VEC;
+        store(o, load(o) + acc[kx][g]);
+      }
+  }
+}
+
+template <int K>
+void last_weight_grad_k(const float *in, int in_w, int c, const float *qy, int qw, int h, float *dw) {
+  int c0 = 0;
+  for (; c0 + 2 * VEC <= c; c0 += 2 * VEC) last_weight_grad_group<K, 2>(in, in_w, c, qy, qw, h, c0, dw);
+  if (c0 < c) last_weight_grad_group<K, 1>(in, in_w, c, qy, qw, h, c0, dw);
+}
+
+// `in`: the last layer's padded input plane (in_w pixels of c floats a row; the output is in_w - k + 1 wide).
+void last_weight_grad(const float *in, int in_w, int c, const float *qy, int qw, int h, int k, float *dw) {
+  switch (k) {  // parse_net admits odd kernels up to 7 for the last layer
+    case 1: return last_weight_grad_k<1>(in, in_w, c, qy, qw, h, dw);
+    case 3: return last_weight_grad_k<3>(in, in_w, c, qy, qw, h, dw);
+    case 5: return last_weight_grad_k<5>(in, in_w, c, qy, qw, h, dw);
+    default: return last_weight_grad_k<7>(in, in_w, c, qy, qw, h, dw);
+  }
+}
+
 struct Grads {  // one thread's sums, packed layouts
   std::vector<float> w[3], b[3];
   explicit Grads(const Net &net) {
@@ -967,7 +1091,7 @@ int train_backward(Padding padding, int nparam, void **params, int *ndims, int64
   const Sizes size = image_sizes(net);
   const int *h = net.heights, *w = net.widths, *p = net.pads;
   const Layer &l1 = net.layers[0], &l2 = net.layers[1], &l3 = net.layers[2];
-  const Layer l2t = transposed(l2);
+  const Layer l2t = transposed(l2), l3t = transposed(l3);
   const int c1 = l1.c_out, c2 = l2.c_out, k2 = l2.k, k3 = l3.k;
   // Winograd for layer 2's weight gradient (on its output grid) and input gradient (a full convolution)
   const bool wino_wgrad = use_winograd(l2, h[2], w[2]), wino_dgrad = use_winograd(l2t, h[1] + 2 * p[1], w[1] + 2 * p[1]);
@@ -985,28 +1109,19 @@ int train_backward(Padding padding, int nparam, void **params, int *ndims, int64
     Buffer p2(static_cast<size_t>(h[2] + 2 * p[2]) * p2w * c2), dp2(static_cast<size_t>(h[2] + 2 * p[2]) * p2w * c2);
     Buffer dz2(size.a2), q(static_cast<size_t>(qh) * qw * c2), dp1(static_cast<size_t>(h[1] + 2 * p[1]) * p1w * c1);
     Buffer dz1(size.a1);
+    const int qyw = w[3] + 2 * (k3 - 1);
+    Buffer qy(static_cast<size_t>(h[3] + 2 * (k3 - 1)) * qyw);
     for (int n = first; n < last; n++) {
       const float *a1 = static_cast<const float *>(params[7]) + n * size.a1;
       const float *a2 = static_cast<const float *>(params[8]) + n * size.a2;
       const float *dy = static_cast<const float *>(params[9]) + n * size.y;
-      // layer 3: one output channel; the gradient of its padded input by scattering dy * w3
+      // layer 3 (one output channel): the gradient of its padded input is a "full" convolution of dy (one
+      // channel, zero-padded by k3 - 1) with the flipped weights, its weight gradient a correlation of dy with it
       pad_plane(a2, h[2], w[2], c2, p[2], padding, p2.data);
-      std::memset(dp2.data, 0, static_cast<size_t>(h[2] + 2 * p[2]) * p2w * c2 * sizeof(float));
-      for (int y = 0; y < h[3]; y++)
-        for (int x = 0; x < w[3]; x++) {
-          const float g = dy[static_cast<size_t>(y) * w[3] + x];
-          sum.b[2][0] += g;
-          for (int ky = 0; ky < k3; ky++)
-            for (int kx = 0; kx < k3; kx++) {
-              const size_t at = (static_cast<size_t>(y + ky) * p2w + x + kx) * c2;
-              const float *wt = &l3.w[static_cast<size_t>(ky * k3 + kx) * c2];
-              float *dwt = &sum.w[2][static_cast<size_t>(ky * k3 + kx) * c2];
-              for (int c = 0; c < c2; c += VEC) {
-                store(dp2.data + at + c, load(dp2.data + at + c) + g * load(wt + c));
-                store(dwt + c, load(dwt + c) + g * load(p2.data + at + c));
-              }
-            }
-        }
+      pad_plane(dy, h[3], w[3], 1, k3 - 1, kZeros, qy.data);
+      conv_plane(qy.data, qyw, l3t, h[2] + 2 * p[2], p2w, dp2.data, false, k3 - 1);
+      last_weight_grad(p2.data, p2w, c2, qy.data, qyw, h[3], k3, sum.w[2].data());
+      for (size_t i = 0; i < size.y; i++) sum.b[2][0] += dy[i];
       // layer 2
       unpad_relu_grad(dp2.data, h[2], w[2], c2, p[2], padding, a2, dz2.data);
       for (size_t i = 0; i < size.a2; i += c2)
