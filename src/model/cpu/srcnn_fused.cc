@@ -17,6 +17,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <stdexcept>
 #include <sched.h>
@@ -49,14 +50,63 @@ namespace {
 
 enum Padding { kValid, kZeros, kReplicate };
 
-struct Buffer {  // zeroed, 64-byte aligned; throws std::bad_alloc (the entry points return an error code)
-  float *data = nullptr;
-  explicit Buffer(size_t n) {
-    if (posix_memalign(reinterpret_cast<void **>(&data), 64, std::max<size_t>(n, 1) * sizeof(float)) != 0)
-      throw std::bad_alloc();
-    std::memset(data, 0, std::max<size_t>(n, 1) * sizeof(float));
+// Freed buffers kept for the next operator call (a training step allocates the same sizes every time): without
+// it every call paid fresh pages (page faults and the kernel's zeroing) for its ~1-10 MB of scratch per thread.
+class BufferPool {
+ public:
+  static BufferPool &get() {
+    static BufferPool pool;
+    return pool;
   }
-  ~Buffer() { free(data); }
+  float *take(size_t n, size_t *capacity) {  // n floats at least, 64-byte aligned; throws std::bad_alloc
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      size_t best = free_.size();
+      for (size_t i = 0; i < free_.size(); i++)  // the smallest that fits
+        if (free_[i].first >= n && (best == free_.size() || free_[i].first < free_[best].first)) best = i;
+      if (best < free_.size()) {
+        float *data = free_[best].second;
+        *capacity = free_[best].first;
+        held_ -= *capacity;
+        free_.erase(free_.begin() + best);
+        return data;
+      }
+    }
+    void *data = nullptr;
+    if (posix_memalign(&data, 64, n * sizeof(float)) != 0) throw std::bad_alloc();
+    *capacity = n;
+    return static_cast<float *>(data);
+  }
+  void give(float *data, size_t capacity) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (held_ + capacity > kMaxHeld || free_.size() >= kMaxBuffers) {
+      free(data);
+      return;
+    }
+    free_.emplace_back(capacity, data);
+    held_ += capacity;
+  }
+  ~BufferPool() {
+    for (auto &b : free_) free(b.second);
+  }
+
+ private:
+  static constexpr size_t kMaxHeld = size_t(64) << 20, kMaxBuffers = 64;  // floats (256 MB), buffers
+  std::mutex mutex_;
+  std::vector<std::pair<size_t, float *>> free_;
+  size_t held_ = 0;
+};
+
+struct Buffer {  // 64-byte aligned, zeroed unless zero is false (for buffers written whole before they are read);
+                 // throws std::bad_alloc (the entry points return an error code)
+  float *data = nullptr;
+  size_t capacity = 0;
+  explicit Buffer(size_t n, bool zero = true) {
+    n = std::max<size_t>(n, 1);
+    data = BufferPool::get().take(n, &capacity);
+    if (zero) std::memset(data, 0, n * sizeof(float));
+  }
+  ~Buffer() { BufferPool::get().give(data, capacity); }
   Buffer(const Buffer &) = delete;
   Buffer &operator=(const Buffer &) = delete;
 };
@@ -222,8 +272,15 @@ void last_row(const float *const *rows, const Layer &l, int width, float *out) {
 // channels (M = V U, U = G w G^T packed once per call), batched over kWinoChunk tiles so they run at the same
 // register-blocked FMA rate as the direct kernels; then Y = A^T M A. The weight gradient is G^T (sum over
 // tiles of V . (A dY A^T)) G. Points 0, +-1, +-2, +-1/2 and infinity: float32 error ~3e-6 relative
-// (tests/integration/test_fused_cpu.py checks 1e-4 against nn.Conv2d). Chunks of 12 to 48 tiles measured alike.
-constexpr int kWinoM = 4, kWinoT = 8, kWinoTaps = kWinoT * kWinoT, kWinoChunk = 24;
+// (tests/integration/test_fused_cpu.py checks 1e-4 against nn.Conv2d). Chunks of 12 to 48 tiles measured alike
+// on Zen 5 (AVX-512, 1 MB L2); on Zen 3 (AVX2, 512 KB L2) 18 tiles (a 64-channel chunk's V and M: 442 KB) took
+// 5-10% less time than 24 (590 KB) in the training step, 12 no less.
+#if defined(__AVX__) && !defined(__AVX512F__)
+constexpr int kWinoChunk = 18;
+#else
+constexpr int kWinoChunk = 24;
+#endif
+constexpr int kWinoM = 4, kWinoT = 8, kWinoTaps = kWinoT * kWinoT;
 
 // B^T (8 x 8, the input transform) = [-1 0 21/4 0 -21/4 0 1 0; 0 1 1 -17/4 -17/4 1 1 0; 0 -1 1 17/4 -17/4 -1 1 0;
 //   0 1/2 1/4 -5/2 -5/4 2 1 0; 0 -1/2 1/4 5/2 -5/4 -2 1 0; 0 2 4 -5/2 -5 1/2 1 0; 0 -2 4 5/2 -5 -1/2 1 0;
@@ -330,7 +387,8 @@ WinoLayer wino_pack(const Layer &l) {
 struct WinoScratch {
   Buffer v, m;
   WinoScratch(int c_in, int c_out)
-      : v(static_cast<size_t>(kWinoTaps) * kWinoChunk * c_in), m(static_cast<size_t>(kWinoTaps) * kWinoChunk * c_out) {}
+      : v(static_cast<size_t>(kWinoTaps) * kWinoChunk * c_in, false),
+        m(static_cast<size_t>(kWinoTaps) * kWinoChunk * c_out, false) {}  // written before they are read
 };
 
 // The tiles of a chunk: tile i's output origin is (4 * (t / tiles_x), 4 * (t % tiles_x)), t = first + i.
@@ -855,9 +913,10 @@ int train_forward(Padding padding, int nparam, void **params, int *ndims, int64_
   const WinoLayer l2w = wino ? wino_pack(l2) : WinoLayer{};
   parallel(net.batch, available_cpus(), [&](int, int first, int last) {
     WinoScratch scratch(wino ? l2.c_in : 0, wino ? l2.c_out : 0);
-    Buffer p0(static_cast<size_t>(h[0] + 2 * p[0]) * (w[0] + 2 * p[0]));
-    Buffer p1(static_cast<size_t>(h[1] + 2 * p[1]) * (w[1] + 2 * p[1]) * net.layers[0].c_out);
-    Buffer p2(static_cast<size_t>(h[2] + 2 * p[2]) * (w[2] + 2 * p[2]) * net.layers[1].c_out);
+    // padded planes, written whole by pad_plane
+    Buffer p0(static_cast<size_t>(h[0] + 2 * p[0]) * (w[0] + 2 * p[0]), false);
+    Buffer p1(static_cast<size_t>(h[1] + 2 * p[1]) * (w[1] + 2 * p[1]) * net.layers[0].c_out, false);
+    Buffer p2(static_cast<size_t>(h[2] + 2 * p[2]) * (w[2] + 2 * p[2]) * net.layers[1].c_out, false);
     for (int n = first; n < last; n++) {
       float *a1 = static_cast<float *>(params[8]) + n * size.a1, *a2 = static_cast<float *>(params[9]) + n * size.a2;
       pad_plane(static_cast<const float *>(params[0]) + n * size.x, h[0], w[0], 1, p[0], padding, p0.data);
@@ -1102,15 +1161,17 @@ int train_backward(Padding padding, int nparam, void **params, int *ndims, int64
     Grads &sum = sums[t];
     const bool wino = wino_wgrad || wino_dgrad;
     WinoScratch scratch(wino ? std::max(c1, c2) : 0, wino ? std::max(c1, c2) : 0);
-    std::vector<float> mw(wino_wgrad ? static_cast<size_t>(kWinoTaps) * c1 * c2 : 0, 0.f);
+    Buffer mw(wino_wgrad ? static_cast<size_t>(kWinoTaps) * c1 * c2 : 0);
     const int p2w = w[2] + 2 * p[2], p1w = w[1] + 2 * p[1], p0w = w[0] + 2 * p[0];
     const int qh = h[2] + 2 * (k2 - 1), qw = w[2] + 2 * (k2 - 1);
-    Buffer p0(static_cast<size_t>(h[0] + 2 * p[0]) * p0w), p1(static_cast<size_t>(h[1] + 2 * p[1]) * p1w * c1);
-    Buffer p2(static_cast<size_t>(h[2] + 2 * p[2]) * p2w * c2), dp2(static_cast<size_t>(h[2] + 2 * p[2]) * p2w * c2);
-    Buffer dz2(size.a2), q(static_cast<size_t>(qh) * qw * c2), dp1(static_cast<size_t>(h[1] + 2 * p[1]) * p1w * c1);
-    Buffer dz1(size.a1);
+    // each written whole before it is read (pad_plane, conv_plane, wino_conv_plane, unpad_relu_grad)
+    Buffer p0(static_cast<size_t>(h[0] + 2 * p[0]) * p0w, false), p1(static_cast<size_t>(h[1] + 2 * p[1]) * p1w * c1, false);
+    Buffer p2(static_cast<size_t>(h[2] + 2 * p[2]) * p2w * c2, false);
+    Buffer dp2(static_cast<size_t>(h[2] + 2 * p[2]) * p2w * c2, false);
+    Buffer dz2(size.a2, false), q(static_cast<size_t>(qh) * qw * c2, false);
+    Buffer dp1(static_cast<size_t>(h[1] + 2 * p[1]) * p1w * c1, false), dz1(size.a1, false);
     const int qyw = w[3] + 2 * (k3 - 1);
-    Buffer qy(static_cast<size_t>(h[3] + 2 * (k3 - 1)) * qyw);
+    Buffer qy(static_cast<size_t>(h[3] + 2 * (k3 - 1)) * qyw, false);
     for (int n = first; n < last; n++) {
       const float *a1 = static_cast<const float *>(params[7]) + n * size.a1;
       const float *a2 = static_cast<const float *>(params[8]) + n * size.a2;
@@ -1128,7 +1189,7 @@ int train_backward(Padding padding, int nparam, void **params, int *ndims, int64
         for (int c = 0; c < c2; c++) sum.b[1][c] += dz2.data[i + c];
       pad_plane(a1, h[1], w[1], c1, p[1], padding, p1.data);
       if (wino_wgrad)
-        wino_weight_grad(p1.data, p1w, c1, dz2.data, h[2], w[2], c2, mw.data(), scratch);
+        wino_weight_grad(p1.data, p1w, c1, dz2.data, h[2], w[2], c2, mw.data, scratch);
       else
         weight_grad(p1.data, p1w, c1, dz2.data, h[2], w[2], c2, k2, sum.w[1].data());
       pad_plane(dz2.data, h[2], w[2], c2, k2 - 1, kZeros, q.data);
@@ -1143,7 +1204,7 @@ int train_backward(Padding padding, int nparam, void **params, int *ndims, int64
       pad_plane(static_cast<const float *>(params[0]) + n * size.x, h[0], w[0], 1, p[0], padding, p0.data);
       weight_grad(p0.data, p0w, 1, dz1.data, h[1], w[1], c1, l1.k, sum.w[0].data());
     }
-    if (wino_wgrad) wino_weight_grad_unpack(mw.data(), c1, c2, sum.w[1].data());
+    if (wino_wgrad) wino_weight_grad_unpack(mw.data, c1, c2, sum.w[1].data());
   });
   // sums of the threads, unpacked to the Parameters' layouts [c_out, c_in, k, k] without channel padding
   const int real_in[3] = {1, net.n1, net.n2}, real_out[3] = {net.n1, net.n2, 1};
