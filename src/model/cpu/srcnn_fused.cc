@@ -91,7 +91,7 @@ class BufferPool {
   }
 
  private:
-  static constexpr size_t kMaxHeld = size_t(64) << 20, kMaxBuffers = 64;  // floats (256 MB), buffers
+  static constexpr size_t kMaxHeld = size_t(16) << 20, kMaxBuffers = 64;  // floats (64 MB), buffers
   std::mutex mutex_;
   std::vector<std::pair<size_t, float *>> free_;
   size_t held_ = 0;
