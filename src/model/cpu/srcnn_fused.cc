@@ -958,15 +958,6 @@ void weight_grad_block(const float *in, int in_w, int c_in, const float *grad, i
     }
 }
 
-template <int P, int G>
-inline void weight_grad_tail(const float *in, int in_w, const float *grad, int h, int w, int c_out, int ky, int kx,
-                             int count, int co0, float *dw_tap) {
-  if constexpr (P > 1) {
-    if (count == P - 1) return weight_grad_block<P - 1, G>(in, in_w, 1, grad, h, w, c_out, ky, kx, 0, co0, dw_tap);
-    weight_grad_tail<P - 1, G>(in, in_w, grad, h, w, c_out, ky, kx, count, co0, dw_tap);
-  }
-}
-
 // The image's weight gradient (one input channel) for the taps t0 .. t0 + P in row-major order: dw[t][co] +=
 // sum over pixels of in[y + t / k][x + t % k] * grad[y][x][co], channels co0 .. co0 + G * VEC.
 template <int P, int G>
