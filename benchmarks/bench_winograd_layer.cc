@@ -5,7 +5,7 @@
 // (-march=x86-64-v3 / x86-64 for the AVX2 / SSE2 code.) Prints the times, GFLOP/s of the direct algorithm's
 // FLOPs ("effective" for Winograd), Winograd's phases (input transform, products, output transform) and the
 // largest difference relative to the largest output.
-#include "../src/cpu_kernels/srcnn_fused.cc"
+#include "../src/model/cpu/srcnn_fused.cc"
 
 #include <cmath>
 #include <cstdio>

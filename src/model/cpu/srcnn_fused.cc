@@ -17,6 +17,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <stdexcept>
 #include <sched.h>
@@ -25,18 +26,23 @@
 #include <utility>
 #include <vector>
 
+// VEC: floats per vector; NACC: accumulators per register block (P pixels x G channel vectors, G <= GMAX).
+// AVX2 has 16 registers: 4 weight vectors + 12 accumulators + the broadcast would not fit, so its FMAs took
+// their weights from memory (15 loads per 12 FMAs, load-bound); 2 x 6 keeps them in registers (8 loads).
 #if defined(__AVX512F__)
 #define VEC 16
 #define NACC 24
+#define GMAX 4
 #elif defined(__AVX__)
 #define VEC 8
 #define NACC 12
+#define GMAX 2
 #else
 #define VEC 4
 #define NACC 12
+#define GMAX 4
 #endif
 #define CPAD 16  // channel padding: a multiple of every VEC
-#define GMAX 4   // channel vectors per register block
 
 typedef float vf __attribute__((vector_size(VEC * 4), aligned(4)));
 
@@ -44,21 +50,81 @@ namespace {
 
 enum Padding { kValid, kZeros, kReplicate };
 
-struct Buffer {  // zeroed, 64-byte aligned; throws std::bad_alloc (the entry points return an error code)
-  float *data = nullptr;
-  explicit Buffer(size_t n) {
-    if (posix_memalign(reinterpret_cast<void **>(&data), 64, std::max<size_t>(n, 1) * sizeof(float)) != 0)
-      throw std::bad_alloc();
-    std::memset(data, 0, std::max<size_t>(n, 1) * sizeof(float));
+// Freed buffers kept for the next operator call (a training step allocates the same sizes every time): without
+// it every call paid fresh pages (page faults and the kernel's zeroing) for its ~1-10 MB of scratch per thread.
+class BufferPool {
+ public:
+  static BufferPool &get() {
+    static BufferPool pool;
+    return pool;
   }
-  ~Buffer() { free(data); }
+  float *take(size_t n, size_t *capacity) {  // n floats at least, 64-byte aligned; throws std::bad_alloc
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      size_t best = free_.size();
+      for (size_t i = 0; i < free_.size(); i++)  // the smallest that fits
+        if (free_[i].first >= n && (best == free_.size() || free_[i].first < free_[best].first)) best = i;
+      if (best < free_.size()) {
+        float *data = free_[best].second;
+        *capacity = free_[best].first;
+        held_ -= *capacity;
+        free_.erase(free_.begin() + best);
+        return data;
+      }
+    }
+    void *data = nullptr;
+    if (posix_memalign(&data, 64, n * sizeof(float)) != 0) throw std::bad_alloc();
+    *capacity = n;
+    return static_cast<float *>(data);
+  }
+  void give(float *data, size_t capacity) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (held_ + capacity > kMaxHeld || free_.size() >= kMaxBuffers) {
+      free(data);
+      return;
+    }
+    free_.emplace_back(capacity, data);
+    held_ += capacity;
+  }
+  ~BufferPool() {
+    for (auto &b : free_) free(b.second);
+  }
+
+ private:
+  static constexpr size_t kMaxHeld = size_t(16) << 20, kMaxBuffers = 64;  // floats (64 MB), buffers
+  std::mutex mutex_;
+  std::vector<std::pair<size_t, float *>> free_;
+  size_t held_ = 0;
+};
+
+struct Buffer {  // 64-byte aligned, zeroed unless zero is false (for buffers written whole before they are read);
+                 // throws std::bad_alloc (the entry points return an error code)
+  float *data = nullptr;
+  size_t capacity = 0;
+  explicit Buffer(size_t n, bool zero = true) {
+    n = std::max<size_t>(n, 1);
+    data = BufferPool::get().take(n, &capacity);
+    if (zero) std::memset(data, 0, n * sizeof(float));
+  }
+  ~Buffer() { BufferPool::get().give(data, capacity); }
   Buffer(const Buffer &) = delete;
   Buffer &operator=(const Buffer &) = delete;
 };
 
 inline vf load(const float *p) { return *reinterpret_cast<const vf *>(p); }
 inline void store(float *p, vf v) { *reinterpret_cast<vf *>(p) = v; }
-inline vf splat(float s) { return vf{} + s; }
+// Every lane s. Not vf{} + s: 0 + s must turn -0 into +0, so the compiler adds in a register and broadcasts
+// that on a shuffle port the FMAs share (AVX2); s - 0 is s exactly, and this is one broadcast load.
+inline vf splat(float s) { return s - vf{}; }
+// Keeps v in a register: GCC would otherwise fold the load into every FMA that uses it (a load per FMA; x86
+// without AVX-512 has too few load ports for that).
+inline void in_register(vf &v) {
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(__AVX512F__)
+  asm("" : "+x"(v));
+#else
+  (void)v;
+#endif
+}
 inline vf relu(vf v) { return v > 0 ? v : vf{}; }
 inline int round_up(int n) { return (n + CPAD - 1) / CPAD * CPAD; }
 
@@ -90,6 +156,24 @@ inline void conv_block(const float *const *rows, const Layer &l, int c0, int x, 
   for (int g = 0; g < G; g++) {
     vf bias = load(&l.b[c0 + g * VEC]);
     for (int p = 0; p < P; p++) acc[p][g] = bias;
+  }
+  if (l.c_in == 1) {  // the image (layer 1) or one gradient channel: no channel loop, the taps of a row in a run
+    for (int ky = 0; ky < l.k; ky++) {
+      if (!rows[ky]) continue;
+      const float *in = rows[ky] + x, *w = &l.w[static_cast<size_t>(ky * l.k) * l.c_out + c0];
+      for (int kx = 0; kx < l.k; kx++, w += l.c_out) {
+        vf wv[G];
+        for (int g = 0; g < G; g++) wv[g] = load(w + g * VEC);
+        for (int p = 0; p < P; p++) {
+          vf s = splat(in[kx + p]);
+          for (int g = 0; g < G; g++) acc[p][g] += s * wv[g];
+        }
+      }
+    }
+    for (int p = 0; p < P; p++)
+      for (int g = 0; g < G; g++)
+        store(out + static_cast<size_t>(x + p) * out_stride + c0 + g * VEC, rectify ? relu(acc[p][g]) : acc[p][g]);
+    return;
   }
   for (int ky = 0; ky < l.k; ky++) {
     if (!rows[ky]) continue;  // a row of zero padding
@@ -188,8 +272,15 @@ void last_row(const float *const *rows, const Layer &l, int width, float *out) {
 // channels (M = V U, U = G w G^T packed once per call), batched over kWinoChunk tiles so they run at the same
 // register-blocked FMA rate as the direct kernels; then Y = A^T M A. The weight gradient is G^T (sum over
 // tiles of V . (A dY A^T)) G. Points 0, +-1, +-2, +-1/2 and infinity: float32 error ~3e-6 relative
-// (tests/integration/test_fused_cpu.py checks 1e-4 against nn.Conv2d). Chunks of 12 to 48 tiles measured alike.
-constexpr int kWinoM = 4, kWinoT = 8, kWinoTaps = kWinoT * kWinoT, kWinoChunk = 24;
+// (tests/integration/test_fused_cpu.py checks 1e-4 against nn.Conv2d). Chunks of 12 to 48 tiles measured alike
+// on Zen 5 (AVX-512, 1 MB L2); on Zen 3 (AVX2, 512 KB L2) 18 tiles (a 64-channel chunk's V and M: 442 KB) took
+// 5-10% less time than 24 (590 KB) in the training step, 12 no less.
+#if defined(__AVX__) && !defined(__AVX512F__)
+constexpr int kWinoChunk = 18;
+#else
+constexpr int kWinoChunk = 24;
+#endif
+constexpr int kWinoM = 4, kWinoT = 8, kWinoTaps = kWinoT * kWinoT;
 
 // B^T (8 x 8, the input transform) = [-1 0 21/4 0 -21/4 0 1 0; 0 1 1 -17/4 -17/4 1 1 0; 0 -1 1 17/4 -17/4 -1 1 0;
 //   0 1/2 1/4 -5/2 -5/4 2 1 0; 0 -1/2 1/4 5/2 -5/4 -2 1 0; 0 2 4 -5/2 -5 1/2 1 0; 0 -2 4 5/2 -5 -1/2 1 0;
@@ -296,7 +387,8 @@ WinoLayer wino_pack(const Layer &l) {
 struct WinoScratch {
   Buffer v, m;
   WinoScratch(int c_in, int c_out)
-      : v(static_cast<size_t>(kWinoTaps) * kWinoChunk * c_in), m(static_cast<size_t>(kWinoTaps) * kWinoChunk * c_out) {}
+      : v(static_cast<size_t>(kWinoTaps) * kWinoChunk * c_in, false),
+        m(static_cast<size_t>(kWinoTaps) * kWinoChunk * c_out, false) {}  // written before they are read
 };
 
 // The tiles of a chunk: tile i's output origin is (4 * (t / tiles_x), 4 * (t % tiles_x)), t = first + i.
@@ -457,7 +549,10 @@ inline void wino_wgrad_block(const float *v, int c_in, const float *z, int c_out
   vf acc[P][G] = {};
   for (int i = 0; i < count; i++) {
     vf zv[G];
-    for (int g = 0; g < G; g++) zv[g] = load(z + static_cast<size_t>(i) * c_out + co0 + g * VEC);
+    for (int g = 0; g < G; g++) {
+      zv[g] = load(z + static_cast<size_t>(i) * c_out + co0 + g * VEC);
+      in_register(zv[g]);
+    }
     for (int p = 0; p < P; p++) {
       vf s = splat(v[static_cast<size_t>(i) * c_in + ci0 + p]);
       for (int g = 0; g < G; g++) acc[p][g] += s * zv[g];
@@ -818,9 +913,10 @@ int train_forward(Padding padding, int nparam, void **params, int *ndims, int64_
   const WinoLayer l2w = wino ? wino_pack(l2) : WinoLayer{};
   parallel(net.batch, available_cpus(), [&](int, int first, int last) {
     WinoScratch scratch(wino ? l2.c_in : 0, wino ? l2.c_out : 0);
-    Buffer p0(static_cast<size_t>(h[0] + 2 * p[0]) * (w[0] + 2 * p[0]));
-    Buffer p1(static_cast<size_t>(h[1] + 2 * p[1]) * (w[1] + 2 * p[1]) * net.layers[0].c_out);
-    Buffer p2(static_cast<size_t>(h[2] + 2 * p[2]) * (w[2] + 2 * p[2]) * net.layers[1].c_out);
+    // padded planes, written whole by pad_plane
+    Buffer p0(static_cast<size_t>(h[0] + 2 * p[0]) * (w[0] + 2 * p[0]), false);
+    Buffer p1(static_cast<size_t>(h[1] + 2 * p[1]) * (w[1] + 2 * p[1]) * net.layers[0].c_out, false);
+    Buffer p2(static_cast<size_t>(h[2] + 2 * p[2]) * (w[2] + 2 * p[2]) * net.layers[1].c_out, false);
     for (int n = first; n < last; n++) {
       float *a1 = static_cast<float *>(params[8]) + n * size.a1, *a2 = static_cast<float *>(params[9]) + n * size.a2;
       pad_plane(static_cast<const float *>(params[0]) + n * size.x, h[0], w[0], 1, p[0], padding, p0.data);
@@ -862,27 +958,52 @@ void weight_grad_block(const float *in, int in_w, int c_in, const float *grad, i
     }
 }
 
+// The image's weight gradient (one input channel) for the taps t0 .. t0 + P in row-major order: dw[t][co] +=
+// sum over pixels of in[y + t / k][x + t % k] * grad[y][x][co], channels co0 .. co0 + G * VEC.
 template <int P, int G>
-inline void weight_grad_tail(const float *in, int in_w, const float *grad, int h, int w, int c_out, int ky, int kx,
-                             int count, int co0, float *dw_tap) {
+void image_weight_grad_block(const float *in, int in_w, const float *grad, int h, int w, int c_out, int k, int t0,
+                             int co0, float *dw) {
+  int off[P];
+  for (int p = 0; p < P; p++) off[p] = (t0 + p) / k * in_w + (t0 + p) % k;
+  vf acc[P][G];
+  for (int p = 0; p < P; p++)
+    for (int g = 0; g < G; g++) acc[p][g] = vf{};
+  for (int y = 0; y < h; y++) {
+    const float *src = in + static_cast<size_t>(y) * in_w, *g_row = grad + static_cast<size_t>(y) * w * c_out + co0;
+    for (int x = 0; x < w; x++) {
+      vf gv[G];
+      for (int g = 0; g < G; g++) gv[g] = load(g_row + static_cast<size_t>(x) * c_out + g * VEC);
+      for (int p = 0; p < P; p++) {
+        vf s = splat(src[x + off[p]]);
+        for (int g = 0; g < G; g++) acc[p][g] += s * gv[g];
+      }
+    }
+  }
+  for (int p = 0; p < P; p++)
+    for (int g = 0; g < G; g++) {
+      float *d = dw + static_cast<size_t>(t0 + p) * c_out + co0 + g * VEC;
+      store(d, load(d) + acc[p][g]);
+    }
+}
+
+template <int P, int G>
+inline void image_weight_grad_tail(const float *in, int in_w, const float *grad, int h, int w, int c_out, int k, int t0,
+                                   int count, int co0, float *dw) {
   if constexpr (P > 1) {
-    if (count == P - 1) return weight_grad_block<P - 1, G>(in, in_w, 1, grad, h, w, c_out, ky, kx, 0, co0, dw_tap);
-    weight_grad_tail<P - 1, G>(in, in_w, grad, h, w, c_out, ky, kx, count, co0, dw_tap);
+    if (count == P - 1) return image_weight_grad_block<P - 1, G>(in, in_w, grad, h, w, c_out, k, t0, co0, dw);
+    image_weight_grad_tail<P - 1, G>(in, in_w, grad, h, w, c_out, k, t0, count, co0, dw);
   }
 }
 
 template <int G>
 void weight_grad_group(const float *in, int in_w, int c_in, const float *grad, int h, int w, int c_out, int k, int co0,
                        float *dw) {
-  if (c_in == 1) {  // the image: a block of P taps along x (pixel x + kx + p is tap kx + p's input)
+  if (c_in == 1) {  // the image: blocks of P taps in row-major order (k * k of them, few tails)
     constexpr int P = NACC / G;
-    for (int ky = 0; ky < k; ky++) {
-      int kx = 0;
-      for (; kx + P <= k; kx += P)
-        weight_grad_block<P, G>(in, in_w, 1, grad, h, w, c_out, ky, kx, 0, co0, dw + static_cast<size_t>(ky * k + kx) * c_out);
-      if (kx < k)
-        weight_grad_tail<P, G>(in, in_w, grad, h, w, c_out, ky, kx, k - kx, co0, dw + static_cast<size_t>(ky * k + kx) * c_out);
-    }
+    const int taps = k * k;
+    int t = 0;
+    for (; t + P <= taps; t += P) image_weight_grad_block<P, G>(in, in_w, grad, h, w, c_out, k, t, co0, dw);
+    if (t < taps) image_weight_grad_tail<P, G>(in, in_w, grad, h, w, c_out, k, t, taps - t, co0, dw);
     return;
   }
   // input channels in blocks of P, a power of two: c_in is a multiple of CPAD
@@ -896,6 +1017,13 @@ void weight_grad_group(const float *in, int in_w, int c_in, const float *grad, i
 
 // A hidden layer's weight gradient (packed layout of Layer::w), accumulated into dw.
 void weight_grad(const float *in, int in_w, int c_in, const float *grad, int h, int w, int c_out, int k, float *dw) {
+  constexpr int kBand = 8;  // the image's: bands of rows, so each band of grad stays in L2 for all the taps
+  if (c_in == 1 && h > kBand) {
+    for (int y0 = 0; y0 < h; y0 += kBand)
+      weight_grad(in + static_cast<size_t>(y0) * in_w, in_w, 1, grad + static_cast<size_t>(y0) * w * c_out,
+                  std::min(kBand, h - y0), w, c_out, k, dw);
+    return;
+  }
   for (int co0 = 0; co0 < c_out; co0 += GMAX * VEC) {
     switch (std::min(GMAX, (c_out - co0) / VEC)) {
       case 4: weight_grad_group<4>(in, in_w, c_in, grad, h, w, c_out, k, co0, dw); break;
@@ -943,6 +1071,52 @@ Layer transposed(const Layer &l) {
   return t;
 }
 
+// The last layer's weight gradient (one output channel): dw[ky][kx][c] += sum over y < h, x of dy[y][x]
+// in[y + ky][x + kx][c], with dy zero-padded by K - 1 on each side (qy, qw floats a row): along each input
+// row, every input pixel is loaded once for the K taps kx it meets (x = v - kx).
+template <int K, int G>
+void last_weight_grad_group(const float *in, int in_w, int c, const float *qy, int qw, int h, int c0, float *dw) {
+  for (int ky = 0; ky < K; ky++) {
+    vf acc[K][G];
+    for (int kx = 0; kx < K; kx++)
+      for (int g = 0; g < G; g++) acc[kx][g] = vf{};
+    for (int y = 0; y < h; y++) {
+      const float *src = in + static_cast<size_t>(y + ky) * in_w * c + c0;
+      const float *d = qy + static_cast<size_t>(y + K - 1) * qw + K - 1;
+      for (int v = 0; v < in_w; v++) {
+        vf pv[G];
+        for (int g = 0; g < G; g++) pv[g] = load(src + static_cast<size_t>(v) * c + g * VEC);
+        for (int kx = 0; kx < K; kx++) {
+          vf s = splat(d[v - kx]);
+          for (int g = 0; g < G; g++) acc[kx][g] += s * pv[g];
+        }
+      }
+    }
+    for (int kx = 0; kx < K; kx++)
+      for (int g = 0; g < G; g++) {
+        float *o = dw + static_cast<size_t>(ky * K + kx) * c + c0 + g * VEC;
+        store(o, load(o) + acc[kx][g]);
+      }
+  }
+}
+
+template <int K>
+void last_weight_grad_k(const float *in, int in_w, int c, const float *qy, int qw, int h, float *dw) {
+  int c0 = 0;
+  for (; c0 + 2 * VEC <= c; c0 += 2 * VEC) last_weight_grad_group<K, 2>(in, in_w, c, qy, qw, h, c0, dw);
+  if (c0 < c) last_weight_grad_group<K, 1>(in, in_w, c, qy, qw, h, c0, dw);
+}
+
+// `in`: the last layer's padded input plane (in_w pixels of c floats a row; the output is in_w - k + 1 wide).
+void last_weight_grad(const float *in, int in_w, int c, const float *qy, int qw, int h, int k, float *dw) {
+  switch (k) {  // parse_net admits odd kernels up to 7 for the last layer
+    case 1: return last_weight_grad_k<1>(in, in_w, c, qy, qw, h, dw);
+    case 3: return last_weight_grad_k<3>(in, in_w, c, qy, qw, h, dw);
+    case 5: return last_weight_grad_k<5>(in, in_w, c, qy, qw, h, dw);
+    default: return last_weight_grad_k<7>(in, in_w, c, qy, qw, h, dw);
+  }
+}
+
 struct Grads {  // one thread's sums, packed layouts
   std::vector<float> w[3], b[3];
   explicit Grads(const Net &net) {
@@ -967,7 +1141,7 @@ int train_backward(Padding padding, int nparam, void **params, int *ndims, int64
   const Sizes size = image_sizes(net);
   const int *h = net.heights, *w = net.widths, *p = net.pads;
   const Layer &l1 = net.layers[0], &l2 = net.layers[1], &l3 = net.layers[2];
-  const Layer l2t = transposed(l2);
+  const Layer l2t = transposed(l2), l3t = transposed(l3);
   const int c1 = l1.c_out, c2 = l2.c_out, k2 = l2.k, k3 = l3.k;
   // Winograd for layer 2's weight gradient (on its output grid) and input gradient (a full convolution)
   const bool wino_wgrad = use_winograd(l2, h[2], w[2]), wino_dgrad = use_winograd(l2t, h[1] + 2 * p[1], w[1] + 2 * p[1]);
@@ -978,42 +1152,35 @@ int train_backward(Padding padding, int nparam, void **params, int *ndims, int64
     Grads &sum = sums[t];
     const bool wino = wino_wgrad || wino_dgrad;
     WinoScratch scratch(wino ? std::max(c1, c2) : 0, wino ? std::max(c1, c2) : 0);
-    std::vector<float> mw(wino_wgrad ? static_cast<size_t>(kWinoTaps) * c1 * c2 : 0, 0.f);
+    Buffer mw(wino_wgrad ? static_cast<size_t>(kWinoTaps) * c1 * c2 : 0);
     const int p2w = w[2] + 2 * p[2], p1w = w[1] + 2 * p[1], p0w = w[0] + 2 * p[0];
     const int qh = h[2] + 2 * (k2 - 1), qw = w[2] + 2 * (k2 - 1);
-    Buffer p0(static_cast<size_t>(h[0] + 2 * p[0]) * p0w), p1(static_cast<size_t>(h[1] + 2 * p[1]) * p1w * c1);
-    Buffer p2(static_cast<size_t>(h[2] + 2 * p[2]) * p2w * c2), dp2(static_cast<size_t>(h[2] + 2 * p[2]) * p2w * c2);
-    Buffer dz2(size.a2), q(static_cast<size_t>(qh) * qw * c2), dp1(static_cast<size_t>(h[1] + 2 * p[1]) * p1w * c1);
-    Buffer dz1(size.a1);
+    // each written whole before it is read (pad_plane, conv_plane, wino_conv_plane, unpad_relu_grad)
+    Buffer p0(static_cast<size_t>(h[0] + 2 * p[0]) * p0w, false), p1(static_cast<size_t>(h[1] + 2 * p[1]) * p1w * c1, false);
+    Buffer p2(static_cast<size_t>(h[2] + 2 * p[2]) * p2w * c2, false);
+    Buffer dp2(static_cast<size_t>(h[2] + 2 * p[2]) * p2w * c2, false);
+    Buffer dz2(size.a2, false), q(static_cast<size_t>(qh) * qw * c2, false);
+    Buffer dp1(static_cast<size_t>(h[1] + 2 * p[1]) * p1w * c1, false), dz1(size.a1, false);
+    const int qyw = w[3] + 2 * (k3 - 1);
+    Buffer qy(static_cast<size_t>(h[3] + 2 * (k3 - 1)) * qyw, false);
     for (int n = first; n < last; n++) {
       const float *a1 = static_cast<const float *>(params[7]) + n * size.a1;
       const float *a2 = static_cast<const float *>(params[8]) + n * size.a2;
       const float *dy = static_cast<const float *>(params[9]) + n * size.y;
-      // layer 3: one output channel; the gradient of its padded input by scattering dy * w3
+      // layer 3 (one output channel): the gradient of its padded input is a "full" convolution of dy (one
+      // channel, zero-padded by k3 - 1) with the flipped weights, its weight gradient a correlation of dy with it
       pad_plane(a2, h[2], w[2], c2, p[2], padding, p2.data);
-      std::memset(dp2.data, 0, static_cast<size_t>(h[2] + 2 * p[2]) * p2w * c2 * sizeof(float));
-      for (int y = 0; y < h[3]; y++)
-        for (int x = 0; x < w[3]; x++) {
-          const float g = dy[static_cast<size_t>(y) * w[3] + x];
-          sum.b[2][0] += g;
-          for (int ky = 0; ky < k3; ky++)
-            for (int kx = 0; kx < k3; kx++) {
-              const size_t at = (static_cast<size_t>(y + ky) * p2w + x + kx) * c2;
-              const float *wt = &l3.w[static_cast<size_t>(ky * k3 + kx) * c2];
-              float *dwt = &sum.w[2][static_cast<size_t>(ky * k3 + kx) * c2];
-              for (int c = 0; c < c2; c += VEC) {
-                store(dp2.data + at + c, load(dp2.data + at + c) + g * load(wt + c));
-                store(dwt + c, load(dwt + c) + g * load(p2.data + at + c));
-              }
-            }
-        }
+      pad_plane(dy, h[3], w[3], 1, k3 - 1, kZeros, qy.data);
+      conv_plane(qy.data, qyw, l3t, h[2] + 2 * p[2], p2w, dp2.data, false, k3 - 1);
+      last_weight_grad(p2.data, p2w, c2, qy.data, qyw, h[3], k3, sum.w[2].data());
+      for (size_t i = 0; i < size.y; i++) sum.b[2][0] += dy[i];
       // layer 2
       unpad_relu_grad(dp2.data, h[2], w[2], c2, p[2], padding, a2, dz2.data);
       for (size_t i = 0; i < size.a2; i += c2)
         for (int c = 0; c < c2; c++) sum.b[1][c] += dz2.data[i + c];
       pad_plane(a1, h[1], w[1], c1, p[1], padding, p1.data);
       if (wino_wgrad)
-        wino_weight_grad(p1.data, p1w, c1, dz2.data, h[2], w[2], c2, mw.data(), scratch);
+        wino_weight_grad(p1.data, p1w, c1, dz2.data, h[2], w[2], c2, mw.data, scratch);
       else
         weight_grad(p1.data, p1w, c1, dz2.data, h[2], w[2], c2, k2, sum.w[1].data());
       pad_plane(dz2.data, h[2], w[2], c2, k2 - 1, kZeros, q.data);
@@ -1028,7 +1195,7 @@ int train_backward(Padding padding, int nparam, void **params, int *ndims, int64
       pad_plane(static_cast<const float *>(params[0]) + n * size.x, h[0], w[0], 1, p[0], padding, p0.data);
       weight_grad(p0.data, p0w, 1, dz1.data, h[1], w[1], c1, l1.k, sum.w[0].data());
     }
-    if (wino_wgrad) wino_weight_grad_unpack(mw.data(), c1, c2, sum.w[1].data());
+    if (wino_wgrad) wino_weight_grad_unpack(mw.data, c1, c2, sum.w[1].data());
   });
   // sums of the threads, unpacked to the Parameters' layouts [c_out, c_in, k, k] without channel padding
   const int real_in[3] = {1, net.n1, net.n2}, real_out[3] = {net.n1, net.n2, 1};
