@@ -32,14 +32,11 @@ def padded(n):
 
 def call(function, arrays):
     """One call of an entry point (nparam, params, ndims, shapes, dtypes, stream, extra); its CPU time."""
-    n = len(arrays)
-    params = (ctypes.c_void_p * n)(*[a.ctypes.data for a in arrays])
-    ndims = (ctypes.c_int * n)(*[a.ndim for a in arrays])
-    shape_arrays = [(ctypes.c_int64 * a.ndim)(*a.shape) for a in arrays]
-    shapes = (ctypes.POINTER(ctypes.c_int64) * n)(*[ctypes.cast(s, ctypes.POINTER(ctypes.c_int64)) for s in shape_arrays])
-    dtypes = (ctypes.c_char_p * n)(*[b"float32"] * n)
+    from src.model.cpu.kernel_build import entry_point_call  # on sys.path once main() has run
+
+    run = entry_point_call(function, arrays)
     start = time.thread_time()
-    code = function(n, params, ndims, shapes, dtypes, None, None)
+    code = run()
     elapsed = time.thread_time() - start
     if code:
         raise RuntimeError(f"kernel error code {code}")

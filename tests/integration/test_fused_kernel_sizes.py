@@ -12,13 +12,9 @@ from tests.conftest import ALGO_TOLERANCE, rel_err, requires_compiler, srcnn_bac
 
 
 def _call(function, arrays):
-    n = len(arrays)
-    params = (ctypes.c_void_p * n)(*[a.ctypes.data for a in arrays])
-    ndims = (ctypes.c_int * n)(*[a.ndim for a in arrays])
-    shape_arrays = [(ctypes.c_int64 * a.ndim)(*a.shape) for a in arrays]
-    shapes = (ctypes.POINTER(ctypes.c_int64) * n)(*[ctypes.cast(s, ctypes.POINTER(ctypes.c_int64)) for s in shape_arrays])
-    dtypes = (ctypes.c_char_p * n)(*[b"float32"] * n)
-    return function(n, params, ndims, shapes, dtypes, None, None)
+    from src.model.cpu.kernel_build import entry_point_call
+
+    return entry_point_call(function, arrays)()
 
 
 def _padded(n):

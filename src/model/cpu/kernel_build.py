@@ -175,3 +175,23 @@ def build_library():
         if os.path.exists(partial):
             os.remove(partial)
     return path
+
+
+def entry_point_call(function, arrays):
+    """A no-argument callable that calls the library entry point ``function`` (MindSpore's AOT custom-op
+    signature: nparam, params, ndims, shapes, dtypes, stream, extra) on float32 numpy ``arrays`` and returns its
+    error code: tests and benchmarks run the kernel through ctypes without MindSpore (the callable keeps the
+    argument arrays alive; a benchmark times only the call)."""
+    import ctypes
+
+    n = len(arrays)
+    params = (ctypes.c_void_p * n)(*[a.ctypes.data for a in arrays])
+    ndims = (ctypes.c_int * n)(*[a.ndim for a in arrays])
+    shape_arrays = [(ctypes.c_int64 * a.ndim)(*a.shape) for a in arrays]
+    shapes = (ctypes.POINTER(ctypes.c_int64) * n)(*[ctypes.cast(s, ctypes.POINTER(ctypes.c_int64)) for s in shape_arrays])
+    dtypes = (ctypes.c_char_p * n)(*[b"float32"] * n)
+
+    def call(_keep=(arrays, shape_arrays)):
+        return function(n, params, ndims, shapes, dtypes, None, None)
+
+    return call
