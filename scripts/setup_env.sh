@@ -6,4 +6,6 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+# --no-compile: no byte-compiling of every module of MindSpore and the rest at install time; Python compiles
+# what is imported, on first use
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-compile -r requirements.txt -r requirements-dev.txt

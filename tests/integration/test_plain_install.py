@@ -75,8 +75,8 @@ def plain_venv():
 def make_venv(venv):
     base = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
     for cmd in ([str(base), "-m", "venv", str(venv)],
-                [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r",
-                 str(REPO / "requirements.txt")]):
+                [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                 "--no-compile", "-r", str(REPO / "requirements.txt")]):
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, check=False)
         assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
 
