@@ -1,14 +1,14 @@
 """eval.py's work: a checkpoint scored on an image folder by the shared protocol, with the MindSpore backend.
 
 Inputs and outputs are checked before the device context starts (a missing folder, an output that would
-replace an input, a checkpoint that contradicts the flags); then every image is scored by
+replace an input, a checkpoint that contradicts the flags), and those that need no checkpoint read before
+MindSpore loads (a refused path costs no start-up); then every image is scored by
 ``src.protocol.scoring.evaluate`` and, with save_images, saved as test.py --mode=degrade saves it.
 """
 import os
 
-from src.infer.mindspore_backend import predictor_from_checkpoint
 from src.model.checkpoint import checkpoint_settings, resolve_checkpoint
-from src.model.srcnn import border
+from src.model.arch import border
 from src.protocol.comparison import save_scored_images
 from src.protocol.image_io import list_images
 from src.protocol.naming import image_name, saved_image_name
@@ -44,6 +44,8 @@ def run_eval(cfg):
     scale = int(cfg.scale)
     if cfg.save_images:
         check_outputs_spare_inputs(saved_image_files(cfg.save_images, cfg.data_path, images, scale), inputs)
+    from src.infer.mindspore_backend import predictor_from_checkpoint  # here: refusals above skip its start-up
+
     predict, _ = predictor_from_checkpoint(cfg, checkpoint, weights)
     arch = predict.net.arch
     on_image = None

@@ -11,7 +11,6 @@ Outputs: ``<output_path>/<relative folder>/<stem>_srcnn_x<scale>.png``; with com
 """
 from pathlib import Path
 
-from src.infer.mindspore_backend import predictor_from_checkpoint
 from src.model.checkpoint import checkpoint_settings, resolve_checkpoint
 from src.protocol.comparison import make_comparison, save_scored_images, upscale_image
 from src.protocol.image_io import (
@@ -82,6 +81,8 @@ def run_test(cfg):
     check_outputs_spare_inputs(outputs, inputs)
     # upscale mode works on the scale x larger image
     check_fits_memory(paths, SCORING_BYTES_PER_PIXEL * (1 if degrade_mode else scale ** 2), key="input_path")
+    from src.infer.mindspore_backend import predictor_from_checkpoint  # here: refusals above skip its start-up
+
     predict, _ = predictor_from_checkpoint(cfg, checkpoint, weights)
     skipped = []
     if degrade_mode:

@@ -1,11 +1,13 @@
-"""Building SRCNN for a device, and moving its weights in and out of checkpoint files."""
+"""Building SRCNN for a device, and moving its weights in and out of checkpoint files.
+
+MindSpore is imported where a file is read or written, so the checks before that (paths, records) run
+without its start-up."""
 import os
 
-import mindspore as ms
 import numpy as np
 
 from src import REPO_ROOT
-from src.model.srcnn import ARCHS, PADDINGS
+from src.model.arch import ARCHS, PADDINGS
 from src.utils.errors import IN_FLIGHT, UserError
 from src.utils.file_io import DISK_FULL, atomic_output, check_space, disk_full
 from src.utils.progress import warn
@@ -20,6 +22,8 @@ def read_checkpoint(path):
         raise UserError("checkpoint_path is empty: give --checkpoint_path=FILE.ckpt")
     if not os.path.isfile(path):
         raise UserError(f"checkpoint {path} does not exist")
+    import mindspore as ms
+
     try:
         entries = ms.load_checkpoint(path)
     except (ValueError, RuntimeError, OSError, TypeError):
@@ -90,6 +94,8 @@ def load_weights(net, weights, path="checkpoint"):
             raise UserError(f"{path}: {name} has shape {found}, the network (arch={net.arch}, n1={net.n1}, "
                             f"n2={net.n2}) expects {expected}")
         check_finite(name, weights[name], path)
+    import mindspore as ms
+
     for name in PARAM_NAMES:
         params[name].set_data(ms.Tensor(np.asarray(weights[name], np.float32)))
 
@@ -97,7 +103,7 @@ def load_weights(net, weights, path="checkpoint"):
 def save_checkpoint(entries, path, meta=None):
     """Write [{'name', 'data'}] (or a Cell) and metadata atomically (src.utils.file_io.atomic_output), so a
     kill at any moment leaves either the old file or the complete new one."""
-
+    import mindspore as ms
 
     params = entries.get_parameters() if hasattr(entries, "get_parameters") else [e["data"] for e in entries]
     needed = sum(int(np.prod(p.shape)) * 8 for p in params) + (64 << 10)  # float32 data + generous framing

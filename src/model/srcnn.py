@@ -2,22 +2,7 @@
 import mindspore.nn as nn
 import mindspore.ops as ops
 
-ARCHS = ("9-1-5", "9-3-5", "9-5-5")
-
-
-PADDINGS = ("replicate", "zeros", "valid")
-
-
-def parse_arch(arch):
-    """'9-5-5' -> (9, 5, 5): the three kernel sizes."""
-    if arch not in ARCHS:
-        raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {arch!r}")
-    return tuple(int(k) for k in arch.split("-"))
-
-
-def border(arch):
-    """Pixels lost on each side by a 'valid' forward: (f1 + f2 + f3 - 3) / 2."""
-    return (sum(parse_arch(arch)) - 3) // 2
+from src.model.arch import ARCHS, PADDINGS, border, parse_arch  # noqa: F401  (re-exported)
 
 
 class SRCNN(nn.Cell):

@@ -415,6 +415,23 @@ def test_bad_input(case, inputs, tmp_path):
     assert not leftovers, leftovers
 
 
+@pytest.mark.parametrize("args", [
+    ["eval.py", "--data_path={missing}", "--checkpoint_path={ckpt}"],
+    ["eval.py", "--data_path={crops}", "--checkpoint_path={ckpt}", "--output_json={crops}"],
+    ["eval.py", "--data_path={crops}", "--checkpoint_path={ckpt}", "--output_json={ckpt}"],
+    ["test.py", "--input_path={missing}", "--output_path={out}", "--checkpoint_path={ckpt}"],
+], ids=["eval data_path", "eval output_json folder", "eval output_json is the checkpoint", "test.py input_path"])
+def test_a_refused_path_costs_no_mindspore_start_up(args, inputs, tmp_path):
+    """Paths and outputs are checked before MindSpore loads (-X importtime lists every module imported)."""
+    values = dict(inputs, out=tmp_path / "out")
+    proc = subprocess.run([PY, "-X", "importtime", *[_fill(arg, values) for arg in args]], cwd=REPO,
+                          capture_output=True, text=True, timeout=TIMEOUT)
+    imported = [line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")]
+    assert proc.returncode == 2 and proc.stderr.splitlines()[-1].startswith("error: "), proc.stderr[-2000:]
+    assert "src.protocol.scoring" in imported  # the listing works
+    assert not [name for name in imported if name.split(".")[0] == "mindspore"]
+
+
 # ---------------------------------------------------------------------------------------------------------
 # bad files among good ones: skipped, listed, and the rest is used
 

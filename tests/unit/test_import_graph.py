@@ -10,10 +10,12 @@ from tests.conftest import REPO_ROOT
 
 SRC = REPO_ROOT / "src"
 
-# Must import without MindSpore: the protocol (scoring, metrics, images) and the ONNX path (eval_onnx.py runs
-# where MindSpore is not installed).
+# Must import without MindSpore: the protocol (scoring, metrics, images), the ONNX path (eval_onnx.py runs
+# where MindSpore is not installed), and what eval.py/test.py check before reading the checkpoint (a refused
+# path or output costs no MindSpore start-up).
 FRAMEWORK_FREE = sorted(f"src.protocol.{p.stem}" for p in (SRC / "protocol").glob("*.py") if p.stem != "__init__") \
-    + ["src.infer.base", "src.infer.onnx_backend"]
+    + ["src.infer.base", "src.infer.onnx_backend"] \
+    + ["src.model.arch", "src.model.checkpoint", "src.infer.evaluate", "src.infer.upscale"]
 
 
 def _module_name(path):
