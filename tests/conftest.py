@@ -24,7 +24,21 @@ ROOT_FIXTURES = {"two_hosts", "small_disk"}  # network namespaces, a tmpfs mount
 SLOW_FILES = {"test_distributed.py", "test_lite_deploy.py", "test_release.py"}
 
 
+# The longest files, longest first (measured with --durations): scripts/run_tests.sh hands whole files to two
+# pytest-xdist workers in collection order, so starting these early keeps one of them from finishing alone.
+LONGEST_FIRST = ["test_trust.py", "test_distributed.py", "test_bad_inputs.py", "test_release.py",
+                 "test_fused_cpu.py", "test_deploy.py", "test_lite_deploy.py", "test_plain_install.py"]
+
+
+def _run_order(item):
+    """Unit tier first, then the integration files longest first; a file's own tests keep their order."""
+    tier = Path(str(item.path)).relative_to(REPO_ROOT / "tests").parts[0]
+    name = item.path.name
+    return (tier != "unit", LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST))
+
+
 def pytest_collection_modifyitems(config, items):
+    items.sort(key=_run_order)  # stable: the order within a file is kept
     for item in items:
         tier = Path(str(item.path)).relative_to(REPO_ROOT / "tests").parts[0]
         if tier in ("unit", "integration"):
