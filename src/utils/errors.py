@@ -17,6 +17,7 @@ class Terminated(KeyboardInterrupt):
 
 # Temporary files and folders being written right now (file_io, checkpoints, exports): an interrupt removes them.
 IN_FLIGHT = set()
+_STOPPING = threading.Lock()  # one _stop_at_once per process (the waiting thread or the main thread's handler)
 
 
 def _stop_at_once(signum, frame):
@@ -27,6 +28,8 @@ def _stop_at_once(signum, frame):
     never leaves a half-written file, and completed checkpoints stay; os._exit skips MindSpore's exit handlers,
     which would run on that half-built state."""
 
+    if not _STOPPING.acquire(blocking=False):
+        threading.Event().wait()  # the other thread that got a signal is already ending the process
     for path in list(IN_FLIGHT):
         if os.path.isdir(path):
             shutil.rmtree(path, ignore_errors=True)
@@ -56,6 +59,7 @@ def _remove(path):
 
 
 _WATCHED = set()
+_PREVIOUS_HANDLERS = {}
 
 
 def _wait_for_signals(signals):
@@ -63,7 +67,10 @@ def _wait_for_signals(signals):
 
 
 def _unblock_in_child():
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _WATCHED)  # a forked child has no waiting thread
+    # a forked child has no waiting thread, and must not remove its parent's files on a signal
+    for signum, handler in _PREVIOUS_HANDLERS.items():
+        signal.signal(signum, handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _WATCHED)
 
 
 def stop_on_signals():
@@ -87,6 +94,11 @@ def stop_on_signals():
     if not _WATCHED:
         return
     signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)
+    # and where code unblocks them again in the main thread (multiprocessing's resource tracker does, when it
+    # starts) or a library's thread leaves them unblocked, the Python handler does the same instead of raising
+    # KeyboardInterrupt wherever the main thread is (where library code may swallow it)
+    for signum in _WATCHED:
+        _PREVIOUS_HANDLERS[signum] = signal.signal(signum, _stop_at_once)
     os.register_at_fork(after_in_child=_unblock_in_child)
     threading.Thread(target=_wait_for_signals, args=(set(_WATCHED),), name="srcnn-signals", daemon=True).start()
 

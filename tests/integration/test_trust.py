@@ -573,6 +573,38 @@ def test_interrupt_at_any_moment(inputs, tmp_path, signum, code):
             ok(run(["-c", "import sys, mindspore as ms; ms.load_checkpoint(sys.argv[1])", ckpt]))
 
 
+UNBLOCKED_AND_SWALLOWED = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from src.utils.errors import stop_on_signals
+stop_on_signals()
+from multiprocessing import resource_tracker
+resource_tracker.ensure_running()  # the standard library unblocks SIGINT/SIGTERM in this thread again
+print("ready", flush=True)
+while True:
+    try:
+        time.sleep(0.01)
+    except BaseException:  # library code that swallows KeyboardInterrupt
+        pass
+"""
+
+
+@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_that_reaches_the_main_thread_still_stops_the_process(signum, code):
+    """Code that unblocks the signals in the main thread again (multiprocessing's resource tracker, when it
+    starts) must not turn Ctrl-C into a KeyboardInterrupt that library code can swallow: the process still
+    stops with the one line and 128 + signal."""
+    proc = subprocess.Popen([PY, "-c", UNBLOCKED_AND_SWALLOWED, str(REPO)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == code and stderr.strip().splitlines()[-1:] == ["error: interrupted"], stderr
+
+
 def test_killed_create_dataset_leaves_old_or_new_set_and_the_next_run_cleans_up(inputs, tmp_path):
     out = tmp_path / "mr"
     shutil.copytree(inputs["mr"], out)
