@@ -30,17 +30,20 @@ LONGEST_FIRST = ["test_trust.py", "test_distributed.py", "test_bad_inputs.py", "
                  "test_fused_cpu.py", "test_deploy.py", "test_lite_deploy.py", "test_plain_install.py"]
 
 
+def _tier(item):
+    return Path(str(item.path)).relative_to(REPO_ROOT / "tests").parts[0]
+
+
 def _run_order(item):
     """Unit tier first, then the integration files longest first; a file's own tests keep their order."""
-    tier = Path(str(item.path)).relative_to(REPO_ROOT / "tests").parts[0]
     name = item.path.name
-    return (tier != "unit", LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST))
+    return (_tier(item) != "unit", LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST))
 
 
 def pytest_collection_modifyitems(config, items):
     items.sort(key=_run_order)  # stable: the order within a file is kept
     for item in items:
-        tier = Path(str(item.path)).relative_to(REPO_ROOT / "tests").parts[0]
+        tier = _tier(item)
         if tier in ("unit", "integration"):
             item.add_marker(tier)
         if "datasets_dir" in item.fixturenames:
