@@ -1,20 +1,26 @@
 #!/bin/bash
-# Once the x4 run has finished (<run_dir>/ckpt_0/srcnn-final.ckpt exists): evaluate it with the README's command,
-# package it and table it. Usage: bash pretrained/in_progress/finish_x4.sh <run_dir> (default ../runs/srcnn_955_x4)
+# Once the x4 second stage has finished (<run_dir>/ckpt_0/srcnn-final.ckpt exists): evaluate it with the README's
+# command, package it (with the first stage's log beside it) and table it.
+# Usage: bash pretrained/in_progress/finish_x4.sh <run_dir> <stage1_run_dir>
+#        (defaults ../runs/srcnn_955_x4_finetune ../runs/srcnn_955_x4)
 set -e
 cd "$(dirname "$0")/../.."
-run=${1:-../runs/srcnn_955_x4}
+run=${1:-../runs/srcnn_955_x4_finetune}
+stage1=${2:-../runs/srcnn_955_x4}
 for d in Set5 Set14 BSD100; do
     echo "$d: $(python eval.py --data_path=../shared/datasets/$d --scale=4 --checkpoint_path=$run/ckpt_0/srcnn-final.ckpt | grep '^result')"
 done
-# the x4 run's hours as package_model.py counts them, plus the 5.79 h of the x2 and x3 runs it starts from
-total=$(python -c "
+# each stage's hours as package_model.py counts them, plus the 5.79 h of the x2 and x3 runs stage 1 starts from
+hours() { python -c "
 import json, sys
 from src.release.package import training_cost
 records = [json.loads(line) for line in open(sys.argv[1])]
-print(round(5.79 + training_cost(records, 1, 1)[2] / 3600, 2))" "$run/train_log.jsonl")
-python scripts/package_model.py --run_dir="$run" --recipe=configs/srcnn_955_x4.yaml \
-  --note="fine-tuned from pretrained/srcnn_955_x3.ckpt (sha256 2a5e6c5afe87260f..., 1.53 h of training; 5.79 h with the x2 run it starts from): $total h from the 9-1-5 x2 model"
+print(round(training_cost(records, 1, 1)[2] / 3600, 2))" "$1/train_log.jsonl"; }
+h1=$(hours "$stage1"); h2=$(hours "$run")
+total=$(python -c "print(round(5.79 + $h1 + $h2, 2))")
+python scripts/package_model.py --run_dir="$run" --recipe=configs/srcnn_955_x4_finetune.yaml \
+  --note="second stage of configs/srcnn_955_x4.yaml (40,000 steps fine-tuned from pretrained/srcnn_955_x3.ckpt, $h1 h, log: pretrained/srcnn_955_x4_stage1_train_log.jsonl); $total h from the 9-1-5 x2 model"
+cp "$stage1/train_log.jsonl" pretrained/srcnn_955_x4_stage1_train_log.jsonl
 python scripts/make_results.py --evaluate
 git rm -q pretrained/in_progress/srcnn_955_x4.tar
 git status --short
