@@ -3,6 +3,7 @@ scikit-image ships, then score it against bicubic on two held-out photographs.
 
 It runs the repository's own entry points (create_dataset -> train.py -> eval.py) in subprocesses, exactly
 as a user would. scikit-image is used only here, as the source of real photographs that need no download.
+Run again, it continues the run in --output_path (or, if that run finished, only evaluates it again).
 """
 import argparse
 import json
@@ -41,7 +42,9 @@ def export_photos(names, folder):
 
 def run(step, args):
     print(f"\n==> {step}: {' '.join(args)}", flush=True)
-    subprocess.run([sys.executable, *args], cwd=REPO, check=True)
+    proc = subprocess.run([sys.executable, *args], cwd=REPO, check=False)
+    if proc.returncode:  # the entry point has printed its own error line
+        raise SystemExit(proc.returncode)
 
 
 def main():
@@ -57,7 +60,7 @@ def main():
                     f"--output_folder={out}/mindrecord", "--scale=2", "--patch_size=33", "--stride=14"])
     run("train", ["train.py", f"--data_path={out}/mindrecord", f"--output_path={out}/run", "--scale=2",
                   "--lr=0.001", "--lr_schedule=cosine", "--min_lr=0.00001", "--batch_size=32",
-                  f"--train_steps={args.train_steps}", "--augment=true", "--log_interval=250",
+                  f"--train_steps={args.train_steps}", "--augment=true", "--log_interval=250", "--resume=true",
                   f"--save_checkpoint_steps={args.train_steps}", "--val_interval=1000",
                   f"--validation_path={out}/images/held_out"])
     result_json = os.path.join(out, "eval_held_out.json")

@@ -204,3 +204,24 @@ def test_pretrained_family_picks_the_shipped_955_model(datasets_dir, tmp_path):
     result = _eval_shipped(shipped, tmp_path / "Set5.json", f"--data_path={datasets_dir / 'Set5'}",
                            "--pretrained_family=9-5-5")
     assert result is None or result["arch"] == "9-5-5"
+
+
+def test_quickstart_run_again_continues_its_run_and_refuses_another_recipe_in_one_line(tmp_path):
+    """The README's first command, run a second time, re-scores the finished run instead of failing on the
+    checkpoints it left; a different recipe on that run is refused by train.py's error line, no traceback."""
+    def quickstart(*args):
+        return subprocess.run([sys.executable, "-m", "src.release.quickstart", f"--output_path={tmp_path}", *args],
+                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+
+    first = quickstart("--train_steps=20")
+    scored = [line for line in first.stdout.splitlines() if line.startswith("held-out x2:")]
+    assert first.returncode in (0, 1) and len(scored) == 1, first.stdout[-2000:] + first.stderr[-2000:]
+    again = quickstart("--train_steps=20")
+    assert again.returncode == first.returncode, again.stderr[-2000:]
+    assert [line for line in again.stdout.splitlines() if line.startswith("held-out x2:")][0].split(";")[0] == \
+        scored[0].split(";")[0]
+    assert f"resumed from {tmp_path}/run/ckpt_0/srcnn-20.ckpt at step 20" in again.stdout + again.stderr
+    other = quickstart("--train_steps=30")
+    assert other.returncode == 2 and "Traceback" not in other.stderr
+    errors = [line for line in other.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "train_steps" in errors[0], other.stderr[-2000:]
