@@ -1,28 +1,37 @@
 #!/bin/bash
-# Once the x4 second stage has finished (<run_dir>/ckpt_0/srcnn-final.ckpt exists): evaluate it with the README's
-# command, package it (with the first stage's log beside it) and table it.
-# Usage: bash pretrained/in_progress/finish_x4.sh <run_dir> <stage1_run_dir>
-#        (defaults ../runs/srcnn_955_x4_finetune ../runs/srcnn_955_x4)
+# Once an x4 candidate has finished (<run_dir>/ckpt_0/srcnn-final.ckpt exists): evaluate it with the README's
+# command, package it with its recipe (configs/<run_dir name>.yaml) and table it.
+# Usage: bash pretrained/in_progress/finish_x4.sh <run_dir> [<stage1_run_dir>]
+#   ../runs/srcnn_955_x4_ss                           (one stage, fine-tuned from pretrained/srcnn_955_x3.ckpt)
+#   ../runs/srcnn_955_x4_finetune ../runs/srcnn_955_x4 (second stage; the first stage's log ships beside it)
 set -e
 cd "$(dirname "$0")/../.."
-run=${1:-../runs/srcnn_955_x4_finetune}
-stage1=${2:-../runs/srcnn_955_x4}
+run=${1:?usage: finish_x4.sh <run_dir> [<stage1_run_dir>]}
+stage1=$2
+recipe=configs/$(basename "$run").yaml
+test -f "$recipe" && test -f "$run/ckpt_0/srcnn-final.ckpt"
 for d in Set5 Set14 BSD100; do
     echo "$d: $(python eval.py --data_path=../shared/datasets/$d --scale=4 --checkpoint_path=$run/ckpt_0/srcnn-final.ckpt | grep '^result')"
 done
-# each stage's hours as package_model.py counts them, plus the 5.79 h of the x2 and x3 runs stage 1 starts from
+# a run's hours as package_model.py counts them; 4.26 h (x2) + 1.53 h (x3) = 5.79 h lead to the x3 start point
 hours() { python -c "
 import json, sys
 from src.release.package import training_cost
 records = [json.loads(line) for line in open(sys.argv[1])]
 print(round(training_cost(records, 1, 1)[2] / 3600, 2))" "$1/train_log.jsonl"; }
-h1=$(hours "$stage1"); h2=$(hours "$run")
-total=$(python -c "print(round(5.79 + $h1 + $h2, 2))")
-python scripts/package_model.py --run_dir="$run" --recipe=configs/srcnn_955_x4_finetune.yaml \
-  --note="second stage of configs/srcnn_955_x4.yaml (40,000 steps fine-tuned from pretrained/srcnn_955_x3.ckpt, $h1 h, log: pretrained/srcnn_955_x4_stage1_train_log.jsonl); $total h from the 9-1-5 x2 model"
-cp "$stage1/train_log.jsonl" pretrained/srcnn_955_x4_stage1_train_log.jsonl
+h=$(hours "$run")
+if [ -n "$stage1" ]; then
+    h1=$(hours "$stage1")
+    total=$(python -c "print(round(5.79 + $h1 + $h, 2))")
+    note="second stage of configs/srcnn_955_x4.yaml (40,000 steps fine-tuned from pretrained/srcnn_955_x3.ckpt, $h1 h, log: pretrained/srcnn_955_x4_stage1_train_log.jsonl); $total h from the 9-1-5 x2 model"
+    cp "$stage1/train_log.jsonl" pretrained/srcnn_955_x4_stage1_train_log.jsonl
+else
+    total=$(python -c "print(round(5.79 + $h, 2))")
+    note="fine-tuned from pretrained/srcnn_955_x3.ckpt (1.53 h; 5.79 h with x2): $total h from the 9-1-5 x2 model"
+fi
+python scripts/package_model.py --run_dir="$run" --recipe="$recipe" --note="$note"
 python scripts/make_results.py --evaluate
-git rm -q pretrained/in_progress/srcnn_955_x4.tar
+git rm -q pretrained/in_progress/srcnn_955_x4*.tar
 git status --short
 # then: git am pretrained/in_progress/pretrained_family_955.patch, fill its X4SET5/X4BSD placeholders (the x4
 # Set5 gain over 30.17, the BSD100 gain over 26.74), the README/README_CN 9-5-5 heading and x4 paragraph, tests
