@@ -17,3 +17,9 @@ def parse_arch(arch):
 def border(arch):
     """Pixels lost on each side by a 'valid' forward: (f1 + f2 + f3 - 3) / 2."""
     return (sum(parse_arch(arch)) - 3) // 2
+
+
+def loss_side(patch_size, arch, padding):
+    """Side of the square of each training patch that the loss covers: the whole patch, or with 'valid' the
+    centre the smaller output covers."""
+    return patch_size - 2 * border(arch) if padding == "valid" else patch_size

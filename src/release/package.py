@@ -8,6 +8,7 @@ import os
 import yaml
 
 from src import REPO_ROOT
+from src.model.arch import loss_side
 from src.protocol.report import file_sha256, write_json
 from src.train.plot import plot_training_log
 from src.utils.errors import UserError
@@ -20,15 +21,16 @@ REPO = REPO_ROOT
 CHECKED = ("arch", "n1", "n2", "padding", "scale", "seed")
 
 
-def training_cost(records, batch_size, patch_size):
+def training_cost(records, batch_size, output_side):
     """(steps, training output pixels, seconds of training steps) from a train_log.jsonl's loss records:
-    each record holds the mean step time of the interval ending at its step (validation excluded)."""
+    each record holds the mean step time of the interval ending at its step (validation excluded).
+    ``output_side``: the side of the loss's square per patch (src.model.arch.loss_side)."""
     seconds, previous, steps = 0.0, 0, 0
     for record in records:
         if "loss" in record:
             seconds += record["ms_per_step"] / 1000 * (record["step"] - previous)
             previous = steps = record["step"]
-    return steps, steps * batch_size * patch_size ** 2, seconds
+    return steps, steps * batch_size * output_side ** 2, seconds
 
 
 def model_stem(arch, scale):
@@ -62,7 +64,8 @@ def package(run_dir, recipe_path, out_dir, host=None, note="", commit=None):
             raise UserError(f"{final} was trained with {key}={have!r} but {recipe_path} says "
                             f"{recipe_key}={recipe[recipe_key]!r}")
     records = read_jsonl(log_path)
-    steps, pixels, seconds = training_cost(records, recipe["batch_size"], recipe["patch_size"])
+    side = loss_side(recipe["patch_size"], recipe.get("arch", "9-1-5"), recipe.get("padding", "replicate"))
+    steps, pixels, seconds = training_cost(records, recipe["batch_size"], side)
     if steps != recipe["train_steps"]:
         raise UserError(f"{log_path} ends at step {steps}, the recipe has train_steps={recipe['train_steps']}")
     hosts = sorted({r["host"] for r in records if r.get("event") == "start"})

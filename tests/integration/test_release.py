@@ -56,6 +56,22 @@ def test_package_ships_weights_recipe_log_curves_and_cost(finished_run, tmp_path
     assert [step for step, _ in summary["validation_psnr"]] == [10, 20]
 
 
+def test_package_counts_only_the_pixels_a_valid_padded_loss_covers(finished_run, tmp_path, datasets_dir):
+    """padding=valid: the loss covers the 21 - 12 = 9 pixel square centre of each 21x21 patch (9-1-5 shrinks
+    by f1 + f2 + f3 - 3 = 12, the paper's 33 -> 21), so the run trained on 9 * 9 pixels per patch, not 21 * 21."""
+    recipe, run_dir = finished_run
+    valid = tmp_path / "srcnn_x2.yaml"
+    valid.write_text(yaml.safe_dump(dict(RECIPE, padding="valid")))
+    proc = run("train.py", f"--config_path={valid}", f"--data_path={run_dir.parent / 'data'}",
+               f"--output_path={tmp_path / 'run'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = run("scripts/package_model.py", f"--run_dir={tmp_path / 'run'}", f"--recipe={valid}",
+               f"--out_dir={tmp_path / 'pretrained'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((tmp_path / "pretrained" / "srcnn_x2.json").read_text())
+    assert summary["steps"] == 20 and summary["train_pixels"] == 20 * 8 * 9 * 9
+
+
 def test_package_refuses_a_recipe_the_run_did_not_use(finished_run, tmp_path):
     recipe, run_dir = finished_run
     other = tmp_path / "other.yaml"
