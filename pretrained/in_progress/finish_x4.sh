@@ -1,13 +1,14 @@
 #!/bin/bash
 # Once an x4 candidate has finished (<run_dir>/ckpt_0/srcnn-final.ckpt exists): evaluate it with the README's
 # command, package it with its recipe (configs/<run_dir name>.yaml) and table it.
-# Usage: bash pretrained/in_progress/finish_x4.sh <run_dir> [<stage1_run_dir>]
-#   ../runs/srcnn_955_x4_ss                           (one stage, fine-tuned from pretrained/srcnn_955_x3.ckpt)
-#   ../runs/srcnn_955_x4_finetune ../runs/srcnn_955_x4 (second stage; the first stage's log ships beside it)
+# Usage: bash pretrained/in_progress/finish_x4.sh <run_dir> [<earlier stage run_dir> ...]   (earlier stages in order)
+#   ../runs/srcnn_955_x4_ss                             (one stage, fine-tuned from pretrained/srcnn_955_x3.ckpt)
+#   ../runs/srcnn_955_x4_stage3 ../runs/srcnn_955_x4 ../runs/srcnn_955_x4_finetune
+#                                   (a later stage; each earlier stage's log ships as srcnn_955_x4_stage<i>_train_log.jsonl)
 set -e
 cd "$(dirname "$0")/../.."
-run=${1:?usage: finish_x4.sh <run_dir> [<stage1_run_dir>]}
-stage1=$2
+run=${1:?usage: finish_x4.sh <run_dir> [<earlier stage run_dir> ...]}
+shift
 recipe=configs/$(basename "$run").yaml
 test -f "$recipe" && test -f "$run/ckpt_0/srcnn-final.ckpt"
 for d in Set5 Set14 BSD100; do
@@ -20,15 +21,20 @@ from src.release.package import training_cost
 records = [json.loads(line) for line in open(sys.argv[1])]
 print(round(training_cost(records, 1, 1)[2] / 3600, 2))" "$1/train_log.jsonl"; }
 h=$(hours "$run")
-if [ -n "$stage1" ]; then
-    h1=$(hours "$stage1")
-    total=$(python -c "print(round(5.79 + $h1 + $h, 2))")
-    note="second stage of configs/srcnn_955_x4.yaml (40,000 steps fine-tuned from pretrained/srcnn_955_x3.ckpt, $h1 h, log: pretrained/srcnn_955_x4_stage1_train_log.jsonl); $total h from the 9-1-5 x2 model"
-    cp "$stage1/train_log.jsonl" pretrained/srcnn_955_x4_stage1_train_log.jsonl
-else
-    total=$(python -c "print(round(5.79 + $h, 2))")
-    note="fine-tuned from pretrained/srcnn_955_x3.ckpt (1.53 h; 5.79 h with x2): $total h from the 9-1-5 x2 model"
+total=$(python -c "print(round(5.79 + $h, 2))")
+note="fine-tuned from pretrained/srcnn_955_x3.ckpt (1.53 h; 5.79 h with x2)"
+if [ $# -gt 0 ]; then
+    note="stage $(($# + 1)) of" i=0
+    for stage in "$@"; do
+        i=$((i + 1)) hs=$(hours "$stage")
+        total=$(python -c "print(round($total + $hs, 2))")
+        steps=$(python -c "import yaml; print(f\"{yaml.safe_load(open('configs/$(basename "$stage").yaml'))['train_steps']:,}\")")
+        cp "$stage/train_log.jsonl" pretrained/srcnn_955_x4_stage${i}_train_log.jsonl
+        note="$note configs/$(basename "$stage").yaml ($steps steps, $hs h, log: pretrained/srcnn_955_x4_stage${i}_train_log.jsonl);"
+    done
+    note="$note the first from pretrained/srcnn_955_x3.ckpt (1.53 h; 5.79 h with x2)"
 fi
+note="$note: $total h from the 9-1-5 x2 model"
 python scripts/package_model.py --run_dir="$run" --recipe="$recipe" --note="$note"
 python scripts/make_results.py --evaluate
 git rm -q pretrained/in_progress/srcnn_955_x4*.tar
