@@ -22,7 +22,8 @@ records = [json.loads(line) for line in open(sys.argv[1])]
 print(round(training_cost(records, 1, 1)[2] / 3600, 2))" "$1/train_log.jsonl"; }
 h=$(hours "$run")
 total=$(python -c "print(round(5.79 + $h, 2))")
-note="fine-tuned from pretrained/srcnn_955_x3.ckpt (1.53 h; 5.79 h with x2)"
+origin="pretrained/srcnn_955_x3.ckpt (1.53 h; 5.79 h with x2)"
+note="fine-tuned from $origin"
 if [ $# -gt 0 ]; then
     note="stage $(($# + 1)) of" i=0
     for stage in "$@"; do
@@ -32,7 +33,7 @@ if [ $# -gt 0 ]; then
         cp "$stage/train_log.jsonl" pretrained/srcnn_955_x4_stage${i}_train_log.jsonl
         note="$note configs/$(basename "$stage").yaml ($steps steps, $hs h, log: pretrained/srcnn_955_x4_stage${i}_train_log.jsonl);"
     done
-    note="$note the first from pretrained/srcnn_955_x3.ckpt (1.53 h; 5.79 h with x2)"
+    note="$note the first from $origin"
 fi
 note="$note: $total h from the 9-1-5 x2 model"
 python scripts/package_model.py --run_dir="$run" --recipe="$recipe" --note="$note"
